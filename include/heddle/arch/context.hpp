@@ -1,0 +1,63 @@
+// heddle arch: the machine context switch and sanitizer fibre hooks.
+//
+// Owns: heddle_switch_context (one assembly file per ABI), make_context, and
+// the AddressSanitizer / ThreadSanitizer annotations every switch must make.
+// Invariants: a suspended context is exactly a stack pointer at a saved frame
+// (layout in switch_frame_x86_64.h, checked below); a context is resumed at
+// most once per suspension; the entry function of a made context never
+// returns (it switches away for the last time instead).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "heddle/arch/switch_frame_x86_64.h"
+
+extern "C" void* heddle_switch_context(void** save_sp, void* target_sp, void* transfer) noexcept;
+extern "C" void heddle_context_entry() noexcept;
+
+namespace heddle::arch {
+
+// The frame heddle_switch_context saves, as C++ sees it.
+struct SwitchFrame {
+  std::uint32_t mxcsr;
+  std::uint16_t x87_control;
+  std::uint16_t padding;
+  std::uint64_t r15, r14, r13, r12, rbx, rbp;
+  void* resume_address;
+};
+static_assert(offsetof(SwitchFrame, mxcsr) == HEDDLE_FRAME_FPU);
+static_assert(offsetof(SwitchFrame, x87_control) == HEDDLE_FRAME_FPU + 4);
+static_assert(offsetof(SwitchFrame, r15) == HEDDLE_FRAME_R15);
+static_assert(offsetof(SwitchFrame, r14) == HEDDLE_FRAME_R14);
+static_assert(offsetof(SwitchFrame, r13) == HEDDLE_FRAME_R13);
+static_assert(offsetof(SwitchFrame, r12) == HEDDLE_FRAME_R12);
+static_assert(offsetof(SwitchFrame, rbx) == HEDDLE_FRAME_RBX);
+static_assert(offsetof(SwitchFrame, rbp) == HEDDLE_FRAME_RBP);
+static_assert(offsetof(SwitchFrame, resume_address) == HEDDLE_FRAME_RIP);
+static_assert(sizeof(SwitchFrame) == HEDDLE_FRAME_SIZE);
+
+using EntryFunction = void (*)(void* transfer, void* argument);
+
+// Space make_context needs at the top of a stack: the first frame plus the
+// alignment slack of the entry call.
+inline constexpr std::size_t kEntryFrameBytes = HEDDLE_FRAME_SIZE + 16;
+
+// Smallest stack a context can run any code on: the entry frame, the switch
+// frame of its first suspension, and room for a few ordinary frames and the
+// sanitizer runtimes. Smaller stacks are rejected with std::invalid_argument.
+inline constexpr std::size_t kMinimumStackBytes = 2048;
+
+// Makes a context on [stack_low, stack_high) that, when first switched to,
+// calls entry(transfer, argument) with a correctly aligned stack. Returns the
+// context's stack pointer. stack_high need not be aligned.
+void* make_context(void* stack_high, EntryFunction entry, void* argument) noexcept;
+
+// Switches from the running context (whose stack pointer is saved in
+// *save_sp) to target_sp. Returns the transfer value of the switch that
+// resumes this context later.
+inline void* switch_context(void** save_sp, void* target_sp, void* transfer) noexcept {
+  return heddle_switch_context(save_sp, target_sp, transfer);
+}
+
+}  // namespace heddle::arch

@@ -1,0 +1,170 @@
+// heddle stack: where task storage lives.
+//
+// Owns: the Stack descriptor, StackPool (mmap'd stacks with a guard page, or
+// canary-protected stacks when guarded mappings run short), StaticStack<N>,
+// caller-provided spans, nested spans, painting, high-water marks and the
+// overflow report.
+//
+// Invariants:
+//  - A Stack's usable bytes are [low, low + size). Stacks of every kind but
+//    `guarded` keep a canary zone of kCanaryBytes at `low`; code runs above it.
+//  - Overflow is never silent: a guarded stack faults on its guard page (the
+//    SIGSEGV handler, on an alternate signal stack, reports and aborts); a
+//    canary stack is checked at every switch-out (core calls canary_intact).
+//  - A pool stack is handed out by at most one owner at a time.
+// This layer knows nothing of tasks: core registers a provider that names the
+// running task for the overflow report.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "heddle/arch/context.hpp"
+
+namespace heddle {
+
+enum class StackKind : std::uint8_t {
+  guarded,         // StackPool stack with a PROT_NONE guard page below it
+  canary,          // StackPool stack without guard page (mapping budget spent, or asked for)
+  static_storage,  // StaticStack<N>
+  span,            // caller-provided std::span<std::byte>
+  nested,          // carved from the parent's own stack (join/select/TaskGroup arms)
+};
+const char* to_string(StackKind kind) noexcept;
+
+class StackPool;
+
+// A region a task runs on. A plain value: whoever acquired it gives it back.
+struct Stack {
+  std::byte* low = nullptr;  // lowest usable address (the guard page, if any, is below)
+  std::size_t size = 0;      // usable bytes
+  StackKind kind = StackKind::span;
+  bool painted = false;      // filled with kPaintByte: byte-granular high-water mark
+  StackPool* pool = nullptr; // the pool to give it back to, if any
+
+  std::byte* high() const noexcept { return low + size; }
+  bool has_guard_page() const noexcept { return kind == StackKind::guarded; }
+  explicit operator bool() const noexcept { return low != nullptr; }
+};
+
+inline constexpr std::size_t kCanaryBytes = 64;
+inline constexpr std::uint64_t kCanaryWord = 0x6e61'6365'6c64'6465ULL;  // "heddlecan"
+inline constexpr std::byte kPaintByte{0xA5};
+inline constexpr std::size_t kMinimumStackBytes = arch::kMinimumStackBytes;
+
+// Writes the canary zone (no-op for guarded stacks).
+void arm_canary(const Stack& stack) noexcept;
+// True when the canary zone is untouched (always true for guarded stacks).
+// Cheap: it compares the topmost canary word first, where an overflow lands.
+bool canary_intact(const Stack& stack) noexcept;
+
+// Fills [low, high - keep_top_bytes) with kPaintByte (never the canary zone)
+// and marks the stack painted. keep_top_bytes protects what is already live
+// at the top (a task's frame written before painting).
+void paint(Stack& stack, std::size_t keep_top_bytes = 0) noexcept;
+
+// How deep a stack has ever been used, measured from its top.
+struct StackUsage {
+  std::size_t bytes = 0;        // deepest use seen, in bytes from the top
+  std::size_t granularity = 0;  // 8: painted; page size: resident pages (mincore); 0: unknown
+};
+StackUsage high_water(const Stack& stack) noexcept;
+
+// Checks a caller-provided region and turns it into a Stack: throws
+// std::invalid_argument naming the size and the minimum when it is smaller
+// than kMinimumStackBytes, or naming the address when it is not 16-aligned.
+Stack stack_from_span(std::span<std::byte> region, StackKind kind = StackKind::span);
+
+// Storage for one stack in static or automatic memory.
+template <std::size_t Bytes>
+class StaticStack {
+  static_assert(Bytes >= kMinimumStackBytes, "StaticStack is smaller than the smallest stack a task can use");
+
+ public:
+  Stack stack() noexcept { return stack_from_span(storage_, StackKind::static_storage); }
+
+ private:
+  alignas(64) std::byte storage_[Bytes];
+};
+
+// mmap'd stacks recycled on a free list. Acquire from a warm pool makes no
+// system call. Thread-safe (a mutex; a per-thread cache is future work).
+class StackPool {
+ public:
+  enum class Guard : std::uint8_t {
+    automatic,  // guard pages while the process's mapping budget lasts, then canaries
+    always,     // guard pages only; acquire throws std::system_error when none can be made
+    never,      // canaries only (millions of stacks, sub-page packing comes later)
+  };
+  struct Options {
+    std::size_t stack_bytes = 64 * 1024;  // usable bytes, rounded up to whole pages
+    std::size_t max_resident_idle = 256;  // idle stacks kept resident; the rest are madvise(DONTNEED)'d
+    bool paint = false;                   // paint every stack at acquire (byte-granular high water)
+    Guard guard = Guard::automatic;
+  };
+  struct Stats {
+    std::size_t live = 0;            // handed out now
+    std::size_t idle = 0;            // on the free list
+    std::size_t guarded_created = 0; // stacks ever made with a guard page
+    std::size_t canary_created = 0;  // stacks ever made without one
+  };
+
+  StackPool();
+  explicit StackPool(Options options);
+  ~StackPool();  // unmaps idle stacks; live stacks are reported (a leak) and left mapped
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+
+  // Throws std::invalid_argument for a stack_bytes below kMinimumStackBytes,
+  // std::system_error (naming mmap and the size) when memory runs out.
+  Stack acquire();
+  void release(const Stack& stack) noexcept;
+
+  const Options& options() const noexcept { return options_; }
+  Stats stats() const;
+
+  // The pool spawn uses when none is named (64 KiB stacks, automatic guard).
+  static StackPool& default_pool();
+
+ private:
+  Stack make_guarded();
+  Stack make_canary();
+
+  Options options_;
+  mutable std::mutex mutex_;
+  std::vector<Stack> idle_;
+  Stats stats_;
+  std::vector<std::pair<std::byte*, std::size_t>> canary_chunks_;  // unmapped at destruction
+  std::vector<Stack> canary_fresh_;                                   // carved, never used yet
+};
+
+namespace detail {
+
+// What the overflow report names. Filled by core for the running task.
+struct OverflowReportInfo {
+  const char* task_name = nullptr;
+  const char* file = nullptr;
+  unsigned line = 0;
+  const Stack* stack = nullptr;
+};
+// Returns false when no task is running on this thread. Must be
+// async-signal-safe (it is called from the SIGSEGV handler).
+using OverflowInfoProvider = bool (*)(OverflowReportInfo* out) noexcept;
+
+// Installs the SIGSEGV/SIGBUS handler once per process (later calls only
+// replace the provider). Faults that are not a guard-page hit of the running
+// task are passed to the handler that was installed before.
+void install_overflow_handler(OverflowInfoProvider provider);
+// Gives the calling thread an alternate signal stack (once per thread), so
+// the handler can run when the faulting stack is exhausted.
+void ensure_alternate_signal_stack();
+// Prints `heddle: stack overflow in task "<name>" spawned at <file>:<line>,
+// stack <size> bytes` to stderr with write(2) and aborts. Async-signal-safe.
+[[noreturn]] void report_stack_overflow(const OverflowReportInfo& info) noexcept;
+
+}  // namespace detail
+}  // namespace heddle

@@ -1,0 +1,286 @@
+// heddle stack: StackPool, mmap'd stacks recycled on a free list.
+//
+// A guarded stack is one mapping of [guard page | stack]: the guard page is
+// PROT_NONE, so the stack costs two kernel VMAs. Linux caps VMAs per process
+// (vm.max_map_count, 65530 by default), which caps guarded stacks at about
+// 32,000. Under Guard::automatic the pool keeps a process-wide count of
+// guarded stacks and, past a budget that leaves room for everything else the
+// process maps (the allocator, ASan's shadow, thread stacks), makes canary
+// stacks instead: carved from chunks that the kernel merges into a single VMA.
+// The first switch to canaries is announced once per process on stderr.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "heddle/arch/sanitizer.hpp"
+#include "heddle/stack/stack.hpp"
+
+#if HEDDLE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+namespace heddle {
+namespace {
+
+// A stack must never get a transparent huge page: one touched byte would make
+// 2 MiB resident and hide the stack's real depth from mincore.
+constexpr std::size_t kHugePageBytes = 2 * 1024 * 1024;
+// Canary stacks are mapped this many bytes at a time.
+constexpr std::size_t kCanaryChunkBytes = kHugePageBytes;
+// Mappings left for the rest of the process when budgeting guarded stacks.
+constexpr long kMappingsKeptForProcess = 16384;
+constexpr long kDefaultMaxMapCount = 65530;
+
+std::size_t page_bytes() noexcept {
+  static const std::size_t bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return bytes;
+}
+
+std::size_t round_up_to_pages(std::size_t bytes) noexcept {
+  return (bytes + page_bytes() - 1) / page_bytes() * page_bytes();
+}
+
+long read_max_map_count() noexcept {
+  int file = ::open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (file < 0) return kDefaultMaxMapCount;
+  char text[32] = {};
+  ssize_t length = ::read(file, text, sizeof text - 1);
+  ::close(file);
+  long value = length > 0 ? std::strtol(text, nullptr, 10) : 0;
+  return value > 0 ? value : kDefaultMaxMapCount;
+}
+
+long max_map_count() noexcept {
+  static const long count = read_max_map_count();
+  return count;
+}
+
+long guarded_stack_budget() noexcept {
+  static const long budget = max_map_count() > 2 * kMappingsKeptForProcess
+                                 ? (max_map_count() - kMappingsKeptForProcess) / 2
+                                 : max_map_count() / 4;
+  return budget;
+}
+
+// Guarded stacks mapped by every pool of the process, idle ones included.
+std::atomic<long> guarded_stacks_mapped{0};
+
+bool reserve_guarded_slot() noexcept {
+  long mapped = guarded_stacks_mapped.load(std::memory_order_relaxed);
+  do {
+    if (mapped >= guarded_stack_budget()) return false;
+  } while (!guarded_stacks_mapped.compare_exchange_weak(mapped, mapped + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void announce_canary_fallback() noexcept {
+  static std::atomic<bool> announced{false};
+  if (announced.exchange(true, std::memory_order_relaxed)) return;
+  std::fprintf(stderr, "heddle: guarded stack mappings exhausted (vm.max_map_count=%ld); new stacks use canaries\n",
+               max_map_count());
+}
+
+// Canary chunks always: the kernel merges neighbouring chunks into one VMA,
+// which can span an aligned huge page even when no single chunk does.
+void forbid_huge_pages(void* memory, std::size_t bytes) noexcept { ::madvise(memory, bytes, MADV_NOHUGEPAGE); }
+
+[[noreturn]] void throw_mapping_error(int error, const char* operation, std::size_t bytes, const char* what) {
+  throw std::system_error(error, std::generic_category(),
+                          std::string("heddle: ") + operation + " of " + std::to_string(bytes) + " bytes for " + what);
+}
+
+// Maps [guard page | stack_bytes]. Returns the stack's low end, or nullptr
+// with errno set and nothing left mapped. *failed_operation names the call.
+std::byte* map_guarded(std::size_t stack_bytes, const char** failed_operation) noexcept {
+  // Reserve everything inaccessible first, then open up the stack: the guard
+  // page never exists writable, not even for an instant.
+  std::size_t total = page_bytes() + stack_bytes;
+  void* base = ::mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) {
+    *failed_operation = "mmap";
+    return nullptr;
+  }
+  std::byte* low = static_cast<std::byte*>(base) + page_bytes();
+  if (::mprotect(low, stack_bytes, PROT_READ | PROT_WRITE) != 0) {
+    int error = errno;
+    ::munmap(base, total);
+    errno = error;
+    *failed_operation = "mprotect";
+    return nullptr;
+  }
+  // Each guarded stack is a VMA of its own, so only a big one could get a huge page.
+  if (stack_bytes >= kHugePageBytes) forbid_huge_pages(low, stack_bytes);
+  return low;
+}
+
+// Grows geometrically: a plain reserve(n + 1) per new stack would copy the
+// whole vector every time.
+template <typename Element>
+void reserve_at_least(std::vector<Element>& elements, std::size_t count) {
+  if (elements.capacity() < count) elements.reserve(std::max(count, 2 * elements.capacity()));
+}
+
+// A stack being handed out holds no frames, so any ASan poison on it is left
+// over: from a task that never returned through its frames, or from whatever
+// was mapped at these addresses before (munmap does not clear the shadow).
+void forget_earlier_frames([[maybe_unused]] const Stack& stack) noexcept {
+#if HEDDLE_ASAN
+  __asan_unpoison_memory_region(stack.low, stack.size);
+#endif
+}
+
+void unmap_guarded(const Stack& stack) noexcept {
+  ::munmap(stack.low - page_bytes(), page_bytes() + stack.size);
+  guarded_stacks_mapped.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+StackPool::StackPool() : StackPool(Options{}) {}
+
+StackPool::StackPool(Options options) : options_(options) {
+  if (options_.stack_bytes < kMinimumStackBytes) {
+    throw std::invalid_argument("heddle: StackPool stack of " + std::to_string(options_.stack_bytes) +
+                                " bytes is smaller than the minimum of " + std::to_string(kMinimumStackBytes) +
+                                " bytes");
+  }
+  options_.stack_bytes = round_up_to_pages(options_.stack_bytes);
+}
+
+StackPool::~StackPool() {
+  std::lock_guard lock(mutex_);
+  for (const Stack& stack : idle_) {
+    if (stack.kind == StackKind::guarded) unmap_guarded(stack);
+  }
+  if (stats_.live != 0) {
+    // A live canary stack shares its chunk with idle ones, so no chunk can go.
+    std::fprintf(stderr, "heddle: StackPool destroyed with %zu stacks still in use; their memory stays mapped\n",
+                 stats_.live);
+    return;
+  }
+  for (auto [memory, bytes] : canary_chunks_) ::munmap(memory, bytes);
+}
+
+Stack StackPool::acquire() {
+  Stack stack;
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      stack = idle_.back();
+      idle_.pop_back();
+      ++stats_.live;
+    }
+  }
+  if (!stack) stack = options_.guard == Guard::never ? make_canary() : make_guarded();
+  forget_earlier_frames(stack);
+  // Re-armed every time: a stack whose memory was given back reads as zeros.
+  arm_canary(stack);
+  if (options_.paint) paint(stack);
+  return stack;
+}
+
+// Every stack gets a slot on the free list when it is made, so that release,
+// which cannot fail, never allocates.
+Stack StackPool::make_guarded() {
+  bool automatic = options_.guard == Guard::automatic;
+  if (automatic && !reserve_guarded_slot()) {
+    announce_canary_fallback();
+    return make_canary();
+  }
+  if (!automatic) guarded_stacks_mapped.fetch_add(1, std::memory_order_relaxed);
+  const char* failed_operation = nullptr;
+  std::byte* low = map_guarded(options_.stack_bytes, &failed_operation);
+  if (low == nullptr) {
+    int error = errno;
+    guarded_stacks_mapped.fetch_sub(1, std::memory_order_relaxed);
+    if (automatic && error == ENOMEM) {
+      announce_canary_fallback();
+      return make_canary();
+    }
+    throw_mapping_error(error, failed_operation, page_bytes() + options_.stack_bytes, "a guarded stack");
+  }
+  Stack stack{low, options_.stack_bytes, StackKind::guarded, false, this};
+  std::lock_guard lock(mutex_);
+  try {
+    reserve_at_least(idle_, stats_.guarded_created + stats_.canary_created + 1);
+  } catch (...) {
+    unmap_guarded(stack);
+    throw;
+  }
+  ++stats_.guarded_created;
+  ++stats_.live;
+  return stack;
+}
+
+Stack StackPool::make_canary() {
+  std::lock_guard lock(mutex_);
+  reserve_at_least(idle_, stats_.guarded_created + stats_.canary_created + 1);
+  if (canary_fresh_.empty()) {
+    std::size_t count = std::max<std::size_t>(1, kCanaryChunkBytes / options_.stack_bytes);
+    std::size_t bytes = count * options_.stack_bytes;
+    canary_fresh_.reserve(count);
+    reserve_at_least(canary_chunks_, canary_chunks_.size() + 1);
+    void* chunk = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                         -1, 0);
+    if (chunk == MAP_FAILED) throw_mapping_error(errno, "mmap", bytes, "canary stacks");
+    forbid_huge_pages(chunk, bytes);
+    canary_chunks_.emplace_back(static_cast<std::byte*>(chunk), bytes);
+    for (std::size_t i = 0; i < count; ++i) {
+      canary_fresh_.push_back(Stack{static_cast<std::byte*>(chunk) + i * options_.stack_bytes, options_.stack_bytes,
+                                    StackKind::canary, false, this});
+    }
+  }
+  Stack stack = canary_fresh_.back();
+  canary_fresh_.pop_back();
+  ++stats_.canary_created;
+  ++stats_.live;
+  return stack;
+}
+
+void StackPool::release(const Stack& stack) noexcept {
+  if (!stack) return;
+  assert(stack.pool == this && "heddle: stack released to a pool that did not make it");
+  auto put_on_free_list = [this](const Stack& idle) {
+    idle_.push_back(idle);  // never allocates: room was reserved when the stack was made
+    --stats_.live;
+  };
+  {
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < options_.max_resident_idle) {
+      put_on_free_list(stack);
+      return;
+    }
+  }
+  // Given back before the stack is on the free list: once there, another
+  // thread may take it and start using the memory this call throws away.
+  Stack idle = stack;
+  ::madvise(idle.low, idle.size, MADV_DONTNEED);
+  idle.painted = false;
+  std::lock_guard lock(mutex_);
+  put_on_free_list(idle);
+}
+
+StackPool::Stats StackPool::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats stats = stats_;
+  stats.idle = idle_.size();
+  return stats;
+}
+
+StackPool& StackPool::default_pool() {
+  // Leaked on purpose: a task may finish, and give its stack back, while
+  // static destructors run.
+  static StackPool* pool = new StackPool();
+  return *pool;
+}
+
+}  // namespace heddle
