@@ -1,0 +1,199 @@
+// heddle core (internal): the task control block and its state machine.
+//
+// Owns: TaskControl (one per task, type-stable: control blocks are recycled
+// but never freed, so a stale handle can always read one safely), Parker (a
+// one-waiter wake-up slot for a task or a thread), and the switch protocol.
+//
+// The state word (TaskControl::state) packs:
+//   bits 0-1  phase: running, parking, parked, finished
+//   bit  2    resume_pending: a resume arrived while the task was parking
+//   bit  3    cancel_requested: sticky; the next interruptible suspension throws
+//   bit  4    joiner_waiting: a joiner's parker is in TaskControl::joiner
+//   bit  5    detached: whoever sees both detached and finished releases the block
+//   bits 8-   generation: +1 at every suspension and at finish
+//
+// Transitions and who makes them:
+//   running  -> parking   the task itself, in suspend(), before switching out
+//   parking  -> parked    the context the task switched to, after running the
+//                         suspension hook (the task's registers are saved by then)
+//   parking  +pending     any thread, in Resumer::resume(); the parking side then
+//                         resumes the task itself (the resume "arrived early")
+//   parked   -> running   exactly one of: Resumer::resume() (generation must
+//                         match) or cancel() (interruptible parks only); a CAS
+//                         decides, so a task is never resumed twice
+//   running  -> finished  the context the task switched to for the last time
+//   any      +cancel      any thread, in cancel()
+//   any      +joiner      the handle's owner, in join(); finishing then unparks it
+//   any      +detached    the handle's owner, in detach()
+// A Resumer {control, generation} is stale once the generation moved on; it
+// then fails the CAS and does nothing.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include "heddle/core/source_location.hpp"
+
+#include "heddle/stack/stack.hpp"
+
+namespace heddle {
+class Resumer;
+}
+
+namespace heddle::detail {
+
+struct TaskControl;
+
+enum class Phase : std::uint64_t { running = 0, parking = 1, parked = 2, finished = 3 };
+inline constexpr std::uint64_t kPhaseMask = 3;
+inline constexpr std::uint64_t kResumePending = 4;
+inline constexpr std::uint64_t kCancelRequested = 8;
+inline constexpr std::uint64_t kJoinerWaiting = 16;
+inline constexpr std::uint64_t kDetached = 32;
+inline constexpr std::uint64_t kGenerationUnit = 256;
+
+inline Phase phase_of(std::uint64_t s) noexcept { return static_cast<Phase>(s & kPhaseMask); }
+inline std::uint64_t generation_of(std::uint64_t s) noexcept { return s / kGenerationUnit; }
+
+enum class WakeReason : std::uint8_t { resumed, cancelled, hook_failed };
+
+// A one-waiter wake-up slot: a task or a thread parks on it, anyone unparks
+// it. Type-stable (never freed), so an unpark that arrives after the waiter
+// left is a harmless spurious wake-up: every park is in a loop that re-checks
+// its condition.
+//   state: 0 empty, 1 token (an unpark is waiting to be consumed), 2 waiter parked
+//   owner:    0 -> 2 (about to wait), 2 -> 0 (withdrawn: cancelled), 1 -> 0 (consume)
+//   unparker: any -> 1; if it was 2, wake the waiter
+struct Parker {
+  std::atomic<std::uint32_t> state{0};
+  TaskControl* task = nullptr;  // owner task, or null for a thread's parker
+  std::uint64_t waiting_generation = 0;  // the owner's suspension that waits here
+
+  // Parks the caller (its own task or thread) until unparked. Interruptible
+  // parks throw heddle::Cancelled when the task is cancelled.
+  void park(bool interruptible);
+  void unpark() noexcept;
+};
+
+// Where a finished group child reports (join/select/TaskGroup).
+struct GroupLink {
+  std::atomic<TaskControl*> finished_head{nullptr};  // Treiber stack of finished children
+  Parker* owner = nullptr;
+};
+
+// The callable and its result live in a frame at the top of the task's own
+// stack, so spawn allocates no heap memory.
+struct TaskFrameBase {
+  std::exception_ptr error;
+  bool ended_by_cancel = false;
+  virtual void run() = 0;
+
+ protected:
+  ~TaskFrameBase() = default;
+
+ public:
+  virtual void destroy() noexcept = 0;  // runs the frame's destructor in place
+};
+
+
+struct TaskControl {
+  // Switching.
+  void* saved_sp = nullptr;         // valid while not running
+  void** return_slot = nullptr;     // where the resumer's stack pointer was saved
+  TaskControl* resumed_from = nullptr;  // the resumer task, null for a thread's own stack
+  std::atomic<std::uint64_t> state{0};
+
+  // The current suspension (valid while parking/parked).
+  void (*on_suspend)(void* context, const Resumer& resumer) = nullptr;
+  void (*on_cancel)(void* context) noexcept = nullptr;
+  void* hook_context = nullptr;
+  std::atomic<bool> interruptible{true};
+  bool exiting = false;          // the last switch out: finish, not park
+  bool cancel_delivered = false; // a suspension has reported cancellation to the task
+  WakeReason wake_reason = WakeReason::resumed;
+  std::exception_ptr hook_error;
+
+  // Identity.
+  std::uint64_t id = 0;
+  char name[32] = {};
+  SourceLocation spawn_site{};
+  const char* spawn_file = nullptr;  // spawn_site's, readable from a signal handler
+  unsigned spawn_line = 0;
+  const char* spawn_function = nullptr;
+
+  // Storage.
+  Stack stack;
+  TaskFrameBase* frame = nullptr;
+  void* result = nullptr;  // the frame's ResultSlot<T>
+
+  // Completion: at most one of a joiner (Task<T>::join), a group, or detached.
+  enum class Ownership : std::uint8_t { handle, group, detached };
+  Ownership ownership = Ownership::handle;
+  std::atomic<Parker*> joiner{nullptr};  // the parker of whoever waits in join()
+  GroupLink* group = nullptr;
+  TaskControl* group_next_finished = nullptr;  // link in GroupLink::finished_head
+  TaskControl* group_prev = nullptr;            // the owner's list of live children
+  TaskControl* group_next = nullptr;
+  std::size_t group_index = 0;
+  bool cancelled_by_owner = false;
+
+  // The task's own parker (joins, groups, sync primitives wait on it).
+  Parker parker;
+
+  // Deferred inline wake-ups (see wake_inline) and the free list.
+  TaskControl* next_deferred = nullptr;
+  TaskControl* next_free = nullptr;
+
+  // Sanitizers.
+  void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;
+};
+
+inline bool is_finished(const TaskControl* t) noexcept {
+  return phase_of(t->state.load(std::memory_order_acquire)) == Phase::finished;
+}
+
+
+TaskControl* current_task() noexcept;
+Parker& current_parker();  // the running task's parker or the thread's
+
+// Spawning.
+TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPool* pool, bool paint,
+                             const SourceLocation& site);
+// Makes the task's context below `context_top` and runs it until it first stops.
+void start_task(TaskControl* task, void* context_top);
+void release_task(TaskControl* task) noexcept;  // frame destroyed, stack and control returned
+void abandon_control(TaskControl* task) noexcept;  // spawn failed before the task started
+
+// Suspension (the running task).
+WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_cancel)(void*) noexcept,
+                           void* context, bool interruptible);
+
+// Waking and cancelling.
+bool resume_task(TaskControl* task, std::uint64_t generation);
+void request_cancel(TaskControl* task) noexcept;
+
+// Waiting for a task to finish (from a task or a thread).
+void wait_finished(TaskControl* task, bool interruptible);
+void detach_task(TaskControl* task) noexcept;
+
+// Groups (join/select/TaskGroup arms).
+struct GroupOutcome {
+  std::ptrdiff_t first_finished = -1;  // arm index of the first arm to finish
+  std::ptrdiff_t first_failed = -1;    // arm index of the first arm that threw
+  bool owner_cancelled = false;        // the waiting task itself was cancelled
+};
+// Waits until every arm has finished. The first failure (or, in select mode,
+// the first arm to finish) cancels the others; a cancellation of the waiting
+// task cancels them all. Arms stay unreleased.
+GroupOutcome wait_arms(GroupLink& group, TaskControl* const* arms, std::size_t count, bool select_mode);
+// Releases arms and throws what the outcome says should be thrown (the
+// waiter's cancellation, or the first failure). Returns if nothing failed.
+void release_arms_and_rethrow(const GroupOutcome& outcome, TaskControl* const* arms, std::size_t count,
+                              bool release_all);
+void release_arms(TaskControl* const* arms, std::size_t count) noexcept;
+
+void attach_to_group(TaskControl* task, GroupLink* group, std::size_t index) noexcept;
+TaskControl* take_finished(GroupLink& group) noexcept;  // FIFO batch, linked by group_next_finished
+
+}  // namespace heddle::detail

@@ -1,0 +1,117 @@
+// heddle core: leaf suspension and resume handles.
+//
+// Owns: suspend() and Resumer. A primitive (a wait list, an I/O request, a
+// timer) parks the running task with suspend(on_suspend[, on_cancel]):
+// on_suspend receives a one-shot Resumer naming the task *and* this exact
+// suspension, and stores it. on_suspend runs after the task's registers are
+// saved, on the stack of whoever the task switched to, so a Resumer is never
+// used before the task has finished switching out; a resume that arrives
+// while on_suspend is still running is remembered and performed as soon as
+// it returns. on_cancel runs when the task is cancelled while parked here and
+// must withdraw the stored Resumer (so no wait list keeps a dangling entry).
+//
+// Invariant: of all resumes and cancels aimed at one suspension, exactly one
+// wins; every other one returns false and does nothing.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "heddle/core/cancelled.hpp"
+#include "heddle/core/detail/control.hpp"
+
+namespace heddle {
+
+// A one-shot handle to resume one task at one suspension point. Copyable (a
+// copy names the same suspension; only one resume can succeed), 16 bytes,
+// always safe to use: stale, duplicate or after-cancellation resumes return
+// false. Control blocks are never freed, so even a handle to a task that
+// finished long ago reads valid memory.
+class Resumer {
+ public:
+  Resumer() = default;
+
+  // Switches into the task now, on this thread, and returns true when it
+  // next suspends or finishes; returns false and does nothing if the handle
+  // is empty or stale (already used, task cancelled or finished, or the task
+  // has moved on to a later suspension).
+  bool resume() const { return control_ != nullptr && detail::resume_task(control_, generation_); }
+
+  explicit operator bool() const noexcept { return control_ != nullptr; }
+  std::uint64_t task_id() const noexcept { return control_ ? control_->id : 0; }
+
+  // Internal: made by the core for the suspension it names.
+  Resumer(detail::TaskControl* control, std::uint64_t generation) noexcept
+      : control_(control), generation_(generation) {}
+  detail::TaskControl* control() const noexcept { return control_; }
+  std::uint64_t generation() const noexcept { return generation_; }
+
+ private:
+  detail::TaskControl* control_ = nullptr;
+  std::uint64_t generation_ = 0;
+};
+
+namespace detail {
+
+template <class OnSuspend, class OnCancel>
+struct SuspendHooks {
+  OnSuspend& on_suspend;
+  OnCancel* on_cancel;
+  static void call_suspend(void* self, const Resumer& r) { static_cast<SuspendHooks*>(self)->on_suspend(r); }
+  static void call_cancel(void* self) noexcept { (*static_cast<SuspendHooks*>(self)->on_cancel)(); }
+};
+
+struct NoCancelHook {
+  void operator()() const noexcept {}
+};
+
+template <class OnSuspend, class OnCancel>
+WakeReason suspend_with_hooks(OnSuspend& on_suspend, OnCancel* on_cancel, bool interruptible) {
+  static_assert(std::is_invocable_v<OnSuspend&, const Resumer&>, "on_suspend must accept a heddle::Resumer");
+  SuspendHooks<OnSuspend, OnCancel> hooks{on_suspend, on_cancel};
+  return suspend_current(&SuspendHooks<OnSuspend, OnCancel>::call_suspend,
+                         on_cancel ? &SuspendHooks<OnSuspend, OnCancel>::call_cancel : nullptr, &hooks,
+                         interruptible);
+}
+
+[[noreturn]] void throw_cancelled();
+void rethrow_hook_error();
+
+inline void finish_suspension(WakeReason reason) {
+  if (reason == WakeReason::cancelled) throw_cancelled();
+  if (reason == WakeReason::hook_failed) rethrow_hook_error();
+}
+
+}  // namespace detail
+
+// Parks the running task until the Resumer handed to on_suspend is used.
+// A cancellation point: throws heddle::Cancelled if the task is (or gets)
+// cancelled. Throws std::logic_error outside a task. If on_suspend throws,
+// the task is resumed at once and the exception propagates from suspend().
+template <class OnSuspend>
+void suspend(OnSuspend&& on_suspend) {
+  detail::finish_suspension(
+      detail::suspend_with_hooks(on_suspend, static_cast<detail::NoCancelHook*>(nullptr), true));
+}
+
+// As above; on_cancel() runs (on the cancelling thread, while the task is
+// still parked) when the task is cancelled at this suspension, and must
+// withdraw the Resumer that on_suspend stored.
+template <class OnSuspend, class OnCancel>
+void suspend(OnSuspend&& on_suspend, OnCancel&& on_cancel) {
+  static_assert(std::is_nothrow_invocable_v<OnCancel&>, "on_cancel must be noexcept");
+  detail::finish_suspension(detail::suspend_with_hooks(on_suspend, &on_cancel, true));
+}
+
+// A suspension cancellation cannot interrupt (cleanup that must wait, e.g.
+// for an I/O cancellation to complete). Cancellation stays pending and is
+// delivered at the next interruptible suspension.
+template <class OnSuspend>
+void suspend_uninterruptible(OnSuspend&& on_suspend) {
+  detail::finish_suspension(
+      detail::suspend_with_hooks(on_suspend, static_cast<detail::NoCancelHook*>(nullptr), false));
+}
+
+}  // namespace heddle

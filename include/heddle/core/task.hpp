@@ -1,0 +1,205 @@
+// heddle core: eager tasks.
+//
+// Owns: spawn(), Task<T> (the owning handle) and this_task. spawn(f) runs f
+// at once on the current thread, on a new stack, until f first suspends or
+// finishes, and then returns. The callable and its result live in a frame at
+// the top of the task's own stack: spawning from a warm pool allocates no
+// heap memory.
+//
+// Invariants: a Task<T> owns its task until join() or detach(); destroying
+// an unjoined Task cancels and joins it (like std::jthread), so no task
+// outlives its handle's scope unless detached.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <new>
+#include <optional>
+#include "heddle/core/source_location.hpp"
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "heddle/core/suspend.hpp"
+#include "heddle/stack/stack.hpp"
+
+namespace heddle {
+
+// Where a task's stack comes from and what it is called. Every field is
+// optional; `stack` (static storage, a span, or a region of the parent's
+// stack) wins over `pool`.
+struct SpawnOptions {
+  const char* name = nullptr;  // copied (up to 31 bytes)
+  StackPool* pool = nullptr;   // default: StackPool::default_pool()
+  Stack stack{};               // caller-provided storage; the caller keeps it alive until join
+  bool paint = false;          // paint the stack: byte-granular high-water mark (touches every page)
+};
+
+namespace detail {
+
+template <class T>
+struct ResultSlot {
+  std::optional<T> value;
+  template <class F>
+  void run(F& f) { value.emplace(std::invoke(f)); }
+  T take() { return std::move(*value); }
+};
+template <>
+struct ResultSlot<void> {
+  template <class F>
+  void run(F& f) { std::invoke(f); }
+  void take() {}
+};
+
+template <class F, class T>
+struct TaskFrame final : TaskFrameBase {
+  F fn;
+  ResultSlot<T> result;
+
+  template <class G>
+  explicit TaskFrame(G&& g) : fn(std::forward<G>(g)) {}
+  void run() override {
+    try {
+      result.run(fn);
+    } catch (const Cancelled&) {
+      ended_by_cancel = true;
+      error = std::current_exception();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  void destroy() noexcept override { this->~TaskFrame(); }
+};
+
+// Places the frame at the top of the task's stack; throws if it cannot fit.
+void* frame_address(TaskControl* task, std::size_t size, std::size_t align);
+[[noreturn]] void throw_logic(const char* what);
+
+template <class F>
+TaskControl* spawn_control(F&& f, const SpawnOptions& options, const SourceLocation& site,
+                           GroupLink* group = nullptr, std::size_t group_index = 0) {
+  using T = std::invoke_result_t<std::decay_t<F>&>;
+  using Frame = TaskFrame<std::decay_t<F>, T>;
+  TaskControl* task = acquire_control(options.name, options.stack, options.pool, options.paint, site);
+  void* top;
+  try {
+    top = frame_address(task, sizeof(Frame), alignof(Frame));
+    auto* frame = new (top) Frame(std::forward<F>(f));
+    task->frame = frame;
+    task->result = &frame->result;
+  } catch (...) {
+    abandon_control(task);
+    throw;
+  }
+  if (group) attach_to_group(task, group, group_index);
+  start_task(task, top);
+  return task;
+}
+
+}  // namespace detail
+
+// The owning handle of a spawned task.
+template <class T>
+class Task {
+ public:
+  Task() = default;
+  Task(Task&& other) noexcept : control_(std::exchange(other.control_, nullptr)) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      reset();
+      control_ = std::exchange(other.control_, nullptr);
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  // Waits until the task finishes (a cancellation point when called from a
+  // task), then returns its value or rethrows its exception (a task that
+  // was cancelled rethrows heddle::Cancelled). The handle is empty after.
+  // Throws std::logic_error on an empty handle (joined twice, detached, moved from).
+  T join() {
+    if (!control_) detail::throw_logic("heddle::Task::join: the task was already joined, detached or moved from");
+    detail::wait_finished(control_, true);
+    detail::TaskControl* task = std::exchange(control_, nullptr);
+    detail::TaskFrameBase* frame = task->frame;
+    struct Release {
+      detail::TaskControl* task;
+      ~Release() { detail::release_task(task); }
+    } release{task};
+    if (frame->error) std::rethrow_exception(frame->error);
+    return static_cast<detail::ResultSlot<T>*>(task->result)->take();
+  }
+
+  // Lets the task run on; its storage is released when it finishes. A
+  // detached task on a caller-provided stack must not outlive that stack.
+  void detach() {
+    if (!control_) detail::throw_logic("heddle::Task::detach: the task was already joined, detached or moved from");
+    detail::detach_task(std::exchange(control_, nullptr));
+  }
+
+  // Asks the task to stop: a parked task unwinds from its suspension point
+  // now (on this thread); a running one at its next suspension point.
+  void cancel() noexcept {
+    if (control_) detail::request_cancel(control_);
+  }
+
+  bool finished() const noexcept { return control_ && detail::is_finished(control_); }
+  bool joinable() const noexcept { return control_ != nullptr; }
+  explicit operator bool() const noexcept { return control_ != nullptr; }
+
+  std::uint64_t id() const noexcept { return control_ ? control_->id : 0; }
+  const char* name() const noexcept { return control_ ? control_->name : ""; }
+  const Stack& stack() const { return control_->stack; }
+  // Deepest use of the task's stack so far (see heddle::high_water).
+  StackUsage stack_high_water() const noexcept { return control_ ? high_water(control_->stack) : StackUsage{}; }
+
+  // Internal.
+  explicit Task(detail::TaskControl* control) noexcept : control_(control) {}
+  detail::TaskControl* control() const noexcept { return control_; }
+
+ private:
+  void reset() noexcept {
+    if (!control_) return;
+    detail::TaskControl* task = std::exchange(control_, nullptr);
+    detail::request_cancel(task);
+    detail::wait_finished(task, false);
+    detail::release_task(task);
+  }
+
+  detail::TaskControl* control_ = nullptr;
+};
+
+}  // namespace heddle
+
+namespace heddle {
+
+// Spawns f as a new task and runs it at once, on this thread, until it first
+// suspends or finishes. Returns the owning handle.
+template <class F>
+auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current())
+    -> Task<std::invoke_result_t<std::decay_t<F>&>> {
+  using T = std::invoke_result_t<std::decay_t<F>&>;
+  return Task<T>(detail::spawn_control(std::forward<F>(f), options, site));
+}
+
+// The running task, from inside it.
+namespace this_task {
+bool in_task() noexcept;                   // false on a thread's own stack
+std::uint64_t id() noexcept;               // 0 outside a task
+const char* name() noexcept;               // "" outside a task
+SourceLocation spawn_site() noexcept;  // where the task was spawned (file, line, function)
+void cancel() noexcept;                    // self-cancel: the next suspension point throws Cancelled
+bool cancel_requested() noexcept;
+// A cancellation point that lets the resumer run: with no scheduler the task
+// switches out and straight back in. Throws std::logic_error outside a task.
+void yield();
+}  // namespace this_task
+
+// How many tasks caught heddle::Cancelled and then finished normally (in
+// release builds; debug builds abort with the task's spawn site instead).
+std::uint64_t swallowed_cancellations() noexcept;
+
+}  // namespace heddle

@@ -1,0 +1,714 @@
+// heddle core: control blocks, the switch protocol, suspension, resume,
+// cancellation and completion. The state machine is described in
+// include/heddle/core/detail/control.hpp; every transition is made here.
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "heddle/arch/context.hpp"
+#include "heddle/arch/sanitizer.hpp"
+#include "heddle/core/task.hpp"
+
+namespace heddle::detail {
+namespace {
+
+constexpr std::memory_order acquire = std::memory_order_acquire;
+constexpr std::memory_order release = std::memory_order_release;
+constexpr std::memory_order acq_rel = std::memory_order_acq_rel;
+constexpr std::memory_order relaxed = std::memory_order_relaxed;
+
+// Inline wake-ups nest on the waker's stack (a finishing task wakes its
+// joiner, which finishes and wakes its own joiner...). Past this depth they
+// are queued and run by the outermost wake-up instead.
+constexpr int kMaxInlineWakeDepth = 8;
+constexpr std::size_t kControlChunk = 64;
+constexpr std::size_t kControlCacheMax = 256;
+constexpr std::uint64_t kIdBlock = 1024;
+
+std::atomic<std::uint64_t> next_id_block{1};
+std::atomic<std::uint64_t> swallowed_count{0};
+
+// ---- type-stable storage: control blocks and thread parkers are never freed.
+
+struct ControlDepot {
+  std::mutex mutex;
+  TaskControl* free_head = nullptr;
+  std::vector<Parker*> thread_parkers;
+
+  void give_back(TaskControl* head, TaskControl* tail) {
+    std::lock_guard lock(mutex);
+    tail->next_free = free_head;
+    free_head = head;
+  }
+  // Takes up to kControlChunk blocks, making new ones when the depot is empty.
+  TaskControl* take_batch(std::size_t& count) {
+    std::lock_guard lock(mutex);
+    if (free_head == nullptr) {
+      auto* chunk = new TaskControl[kControlChunk];  // never freed: type-stable
+      for (std::size_t i = 0; i < kControlChunk; ++i) {
+        chunk[i].parker.task = &chunk[i];
+        chunk[i].next_free = i + 1 < kControlChunk ? &chunk[i + 1] : nullptr;
+      }
+      free_head = chunk;
+    }
+    TaskControl* head = free_head;
+    TaskControl* tail = head;
+    count = 1;
+    while (count < kControlChunk && tail->next_free) {
+      tail = tail->next_free;
+      ++count;
+    }
+    free_head = tail->next_free;
+    tail->next_free = nullptr;
+    return head;
+  }
+  Parker* take_thread_parker() {
+    std::lock_guard lock(mutex);
+    if (thread_parkers.empty()) return new Parker;  // never freed: type-stable
+    Parker* p = thread_parkers.back();
+    thread_parkers.pop_back();
+    return p;
+  }
+  void give_back_thread_parker(Parker* p) {
+    std::lock_guard lock(mutex);
+    thread_parkers.push_back(p);
+  }
+};
+
+ControlDepot& depot() {
+  static auto* d = new ControlDepot;  // outlives every thread's exit
+  return *d;
+}
+
+// The running task of this thread. Trivial, so the overflow signal handler
+// may read it.
+thread_local TaskControl* t_current = nullptr;
+
+struct ThreadState {
+  bool initialized = false;
+  void* base_sp = nullptr;        // the thread's own stack while a task runs
+  Parker* parker = nullptr;
+  int wake_depth = 0;
+  TaskControl* deferred_head = nullptr;
+  TaskControl* deferred_tail = nullptr;
+  TaskControl* cache_head = nullptr;
+  std::size_t cache_count = 0;
+  std::uint64_t next_id = 0;
+  std::uint64_t id_limit = 0;
+  const void* stack_bottom = nullptr;
+  std::size_t stack_size = 0;
+  void* tsan_fiber = nullptr;
+};
+
+// Trivially destructible, so access needs no TLS wrapper or guard; the
+// cleanup at thread exit is registered by init_thread through ThreadCleanup.
+thread_local ThreadState t_state;
+
+struct ThreadCleanup {
+  bool armed = false;
+  ~ThreadCleanup() {
+    ThreadState& ts = t_state;
+    if (ts.parker) depot().give_back_thread_parker(ts.parker);
+    ts.parker = nullptr;
+    if (ts.cache_head) {
+      TaskControl* tail = ts.cache_head;
+      while (tail->next_free) tail = tail->next_free;
+      depot().give_back(ts.cache_head, tail);
+    }
+    ts.cache_head = nullptr;
+    ts.cache_count = 0;
+  }
+};
+thread_local ThreadCleanup t_cleanup;
+
+// Not inlined so that no caller keeps a thread-local address across a
+// switch after which the task may run on another thread.
+__attribute__((noinline)) ThreadState& thread_state() noexcept { return t_state; }
+
+bool provide_overflow_info(OverflowReportInfo* out) noexcept {
+  TaskControl* t = t_current;
+  if (t == nullptr) return false;
+  out->task_name = t->name[0] ? t->name : nullptr;
+  out->file = t->spawn_file;
+  out->line = t->spawn_line;
+  out->stack = &t->stack;
+  return true;
+}
+
+void init_thread(ThreadState& ts) {
+  t_cleanup.armed = true;  // registers the thread-exit cleanup
+  static std::once_flag handler_once;
+  std::call_once(handler_once, [] { install_overflow_handler(&provide_overflow_info); });
+  ensure_alternate_signal_stack();
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    ts.stack_bottom = addr;
+    ts.stack_size = size;
+    pthread_attr_destroy(&attr);
+  }
+#if HEDDLE_TSAN
+  ts.tsan_fiber = __tsan_get_current_fiber();
+#endif
+  ts.initialized = true;
+}
+
+[[noreturn]] void report_canary_overflow(TaskControl* t) noexcept {
+  OverflowReportInfo info;
+  provide_overflow_info(&info);
+  info.task_name = t->name[0] ? t->name : nullptr;
+  info.file = t->spawn_file;
+  info.line = t->spawn_line;
+  info.stack = &t->stack;
+  report_stack_overflow(info);
+}
+
+// At every switch-out only the topmost canary word is compared: an overflow
+// that runs down the stack reaches it first. The whole zone is checked when
+// the task finishes.
+HEDDLE_NO_SANITIZE_ADDRESS inline void check_canary(TaskControl* t) noexcept {
+  if (t->stack.has_guard_page()) return;
+  std::uint64_t top_word;
+  std::memcpy(&top_word, t->stack.low + kCanaryBytes - sizeof top_word, sizeof top_word);
+  if (top_word != kCanaryWord) report_canary_overflow(t);
+}
+
+void after_switch(TaskControl* from);
+
+// Switches from the running context into `t`, which the caller has claimed
+// (its phase is running). Returns when `t` switches out again, then finishes
+// whatever that switch asked for (park hooks, or completion).
+__attribute__((always_inline)) inline void enter(TaskControl* t) {
+  ThreadState& ts = thread_state();
+  if (!ts.initialized) init_thread(ts);
+  TaskControl* self = t_current;
+  void** save = self ? &self->saved_sp : &ts.base_sp;
+  t->return_slot = save;
+  t->resumed_from = self;
+  t_current = t;
+#if HEDDLE_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, t->stack.low, t->stack.size);
+#endif
+#if HEDDLE_TSAN
+  __tsan_switch_to_fiber(t->tsan_fiber, 0);
+#endif
+  void* message = arch::switch_context(save, t->saved_sp, nullptr);
+#if HEDDLE_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+  if (message) after_switch(static_cast<TaskControl*>(message));
+}
+
+// Switches from the running task `t` back to whoever resumed it. Returns
+// when `t` is resumed (never, when it is exiting).
+__attribute__((always_inline)) inline void leave(TaskControl* t) {
+  ThreadState& ts = thread_state();
+  TaskControl* back = t->resumed_from;
+  t_current = back;
+#if HEDDLE_ASAN
+  const void* bottom = back ? static_cast<const void*>(back->stack.low) : ts.stack_bottom;
+  std::size_t size = back ? back->stack.size : ts.stack_size;
+  __sanitizer_start_switch_fiber(t->exiting ? nullptr : &t->asan_fake_stack, bottom, size);
+#endif
+#if HEDDLE_TSAN
+  __tsan_switch_to_fiber(back ? back->tsan_fiber : ts.tsan_fiber, 0);
+#else
+  (void)ts;
+#endif
+  arch::switch_context(&t->saved_sp, *t->return_slot, t);
+#if HEDDLE_ASAN
+  __sanitizer_finish_switch_fiber(t->asan_fake_stack, nullptr, nullptr);
+#endif
+}
+
+void drain_deferred(ThreadState& ts) {
+  while (TaskControl* t = ts.deferred_head) {
+    ts.deferred_head = t->next_deferred;
+    if (!ts.deferred_head) ts.deferred_tail = nullptr;
+    t->next_deferred = nullptr;
+    enter(t);
+  }
+}
+
+// Runs a claimed task now, on this thread (the no-scheduler wake policy).
+void wake_inline(TaskControl* t) {
+  ThreadState& ts = thread_state();
+  if (ts.wake_depth >= kMaxInlineWakeDepth) {
+    t->next_deferred = nullptr;
+    if (ts.deferred_tail) ts.deferred_tail->next_deferred = t; else ts.deferred_head = t;
+    ts.deferred_tail = t;
+    return;
+  }
+  ++ts.wake_depth;
+  enter(t);
+  if (ts.wake_depth == 1) drain_deferred(ts);
+  --ts.wake_depth;
+}
+
+// Claims a parking/parked task for running: clears phase and pending bit.
+std::uint64_t running_state(std::uint64_t s) noexcept { return s & ~(kPhaseMask | kResumePending); }
+
+void complete_park(TaskControl* t) {
+  std::uint64_t s = t->state.load(relaxed);
+  const Resumer resumer(t, generation_of(s));
+  if (t->on_suspend) {
+    try {
+      t->on_suspend(t->hook_context, resumer);
+    } catch (...) {
+      t->hook_error = std::current_exception();
+      s = t->state.load(relaxed);
+      while (!t->state.compare_exchange_weak(s, running_state(s), acq_rel, relaxed)) {
+      }
+      t->wake_reason = WakeReason::hook_failed;
+      wake_inline(t);
+      return;
+    }
+  }
+  s = t->state.load(acquire);
+  for (;;) {
+    if (s & kResumePending) {
+      if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
+        t->wake_reason = WakeReason::resumed;
+        wake_inline(t);
+        return;
+      }
+    } else if ((s & kCancelRequested) && t->interruptible.load(relaxed)) {
+      if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
+        if (t->on_cancel) t->on_cancel(t->hook_context);
+        t->wake_reason = WakeReason::cancelled;
+        wake_inline(t);
+        return;
+      }
+    } else {
+      const std::uint64_t parked = (s & ~kPhaseMask) | static_cast<std::uint64_t>(Phase::parked);
+      if (t->state.compare_exchange_weak(s, parked, acq_rel, acquire)) return;
+    }
+  }
+}
+
+void push_finished_to_group(TaskControl* t) noexcept {
+  GroupLink* group = t->group;
+  Parker* owner = group->owner;  // read first: after the push `group` may be gone
+  TaskControl* head = group->finished_head.load(relaxed);
+  do {
+    t->group_next_finished = head;
+  } while (!group->finished_head.compare_exchange_weak(head, t, release, relaxed));
+  owner->unpark();  // type-stable: harmless if the owner already left
+}
+
+void finalize(TaskControl* t) {
+#if HEDDLE_TSAN
+  __tsan_destroy_fiber(t->tsan_fiber);
+  t->tsan_fiber = nullptr;
+#endif
+  // Read before publishing "finished": a joiner that sees it may release
+  // and recycle the control block at once.
+  const bool in_group = t->ownership == TaskControl::Ownership::group;
+  // running -> finished with the next generation (stale Resumers fail).
+  const std::uint64_t before =
+      t->state.fetch_add(kGenerationUnit + static_cast<std::uint64_t>(Phase::finished), acq_rel);
+  if (in_group) {
+    push_finished_to_group(t);  // the group owner releases it
+  } else if (before & kDetached) {
+    release_task(t);  // nobody else will
+  } else if (before & kJoinerWaiting) {
+    // The joiner registered its parker before setting the bit. If it has
+    // already seen "finished" on its own and left, this reads a recycled
+    // (type-stable) block: at worst a spurious unpark.
+    if (Parker* joiner = t->joiner.load(relaxed)) joiner->unpark();
+  }
+}
+
+void after_switch(TaskControl* from) {
+  if (from->exiting) {
+    finalize(from);
+  } else {
+    complete_park(from);
+  }
+}
+
+void report_swallowed_cancel(TaskControl* t) noexcept {
+  swallowed_count.fetch_add(1, relaxed);
+  std::fprintf(stderr,
+               "heddle: task \"%s\" spawned at %s:%u caught heddle::Cancelled and finished normally; "
+               "rethrow Cancelled from catch blocks\n",
+               t->name[0] ? t->name : "(unnamed)", t->spawn_file ? t->spawn_file : "(unknown)", t->spawn_line);
+#ifndef NDEBUG
+  std::abort();
+#endif
+}
+
+[[noreturn]] void task_entry(void* /*transfer*/, void* argument) noexcept {
+  auto* t = static_cast<TaskControl*>(argument);
+#if HEDDLE_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+  t->frame->run();
+  if (t->cancel_delivered && !t->frame->error) report_swallowed_cancel(t);
+  t->exiting = true;
+  if (!canary_intact(t->stack)) report_canary_overflow(t);
+  leave(t);
+  __builtin_unreachable();
+}
+
+TaskControl* pop_control(ThreadState& ts) {
+  if (!ts.cache_head) {
+    std::size_t count = 0;
+    ts.cache_head = depot().take_batch(count);
+    ts.cache_count = count;
+  }
+  TaskControl* t = ts.cache_head;
+  ts.cache_head = t->next_free;
+  --ts.cache_count;
+  t->next_free = nullptr;
+  return t;
+}
+
+void recycle_control(TaskControl* t) noexcept {
+  ThreadState& ts = thread_state();
+  t->frame = nullptr;
+  t->result = nullptr;
+  t->group = nullptr;
+  t->on_suspend = nullptr;
+  t->on_cancel = nullptr;
+  t->hook_context = nullptr;
+  t->hook_error = nullptr;
+  t->next_free = ts.cache_head;
+  ts.cache_head = t;
+  if (++ts.cache_count > kControlCacheMax) {
+    // Give half back so blocks freed on one thread reach the others.
+    TaskControl* tail = ts.cache_head;
+    for (std::size_t i = 1; i < kControlCacheMax / 2; ++i) tail = tail->next_free;
+    TaskControl* rest = tail->next_free;
+    tail->next_free = nullptr;
+    TaskControl* rest_tail = rest;
+    while (rest_tail->next_free) rest_tail = rest_tail->next_free;
+    depot().give_back(rest, rest_tail);
+    ts.cache_count = kControlCacheMax / 2;
+  }
+}
+
+std::uint64_t next_task_id(ThreadState& ts) {
+  if (ts.next_id == ts.id_limit) {
+    ts.next_id = next_id_block.fetch_add(kIdBlock, relaxed);
+    ts.id_limit = ts.next_id + kIdBlock;
+  }
+  return ts.next_id++;
+}
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+void futex_wake(std::atomic<std::uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+}  // namespace
+
+
+TaskControl* current_task() noexcept { return t_current; }
+
+Parker& current_parker() {
+  if (TaskControl* t = t_current) return t->parker;
+  ThreadState& ts = thread_state();
+  if (!ts.initialized) init_thread(ts);
+  if (!ts.parker) ts.parker = depot().take_thread_parker();
+  return *ts.parker;
+}
+
+// ---- Parker
+
+void Parker::park(bool interruptible) {
+  std::uint32_t token = 1;
+  if (state.compare_exchange_strong(token, 0, acq_rel, relaxed)) return;
+  if (task == nullptr) {
+    std::uint32_t empty = 0;
+    if (!state.compare_exchange_strong(empty, 2, acq_rel, acquire)) {
+      state.store(0, relaxed);  // a token arrived meanwhile
+      return;
+    }
+    while (state.load(acquire) == 2) futex_wait(&state, 2);
+    token = 1;
+    state.compare_exchange_strong(token, 0, acq_rel, relaxed);
+    return;
+  }
+  auto on_suspend = [this](const Resumer& r) {
+    waiting_generation = r.generation();
+    std::uint32_t empty = 0;
+    if (!state.compare_exchange_strong(empty, 2, acq_rel, acquire)) {
+      state.store(0, relaxed);  // the token arrived while switching out: wake at once
+      r.resume();
+    }
+  };
+  auto on_cancel = [this]() noexcept {
+    std::uint32_t waiting = 2;
+    state.compare_exchange_strong(waiting, 0, acq_rel, relaxed);
+  };
+  const WakeReason reason = suspend_with_hooks(on_suspend, &on_cancel, interruptible);
+  token = 1;
+  state.compare_exchange_strong(token, 0, acq_rel, relaxed);
+  finish_suspension(reason);
+}
+
+void Parker::unpark() noexcept {
+  if (state.exchange(1, acq_rel) != 2) return;
+  if (task) {
+    resume_task(task, waiting_generation);
+  } else {
+    futex_wake(&state);
+  }
+}
+
+// ---- spawning
+
+TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPool* pool, bool paint_stack,
+                             const SourceLocation& site) {
+  ThreadState& ts = thread_state();
+  if (!ts.initialized) init_thread(ts);
+  Stack stack;
+  if (given_stack) {
+    stack = given_stack;  // armed by stack_from_span; checked when each task on it finishes
+  } else {
+    stack = (pool ? *pool : StackPool::default_pool()).acquire();
+  }
+  if (paint_stack && !stack.painted) paint(stack);
+  TaskControl* t = pop_control(ts);
+  t->stack = stack;
+  t->id = next_task_id(ts);
+  if (name) {
+    std::strncpy(t->name, name, sizeof t->name - 1);
+    t->name[sizeof t->name - 1] = '\0';
+  } else {
+    t->name[0] = '\0';
+  }
+  t->spawn_site = site;
+  t->spawn_file = site.file_name();
+  t->spawn_line = site.line();
+  t->spawn_function = site.function_name();
+  t->ownership = TaskControl::Ownership::handle;
+  t->joiner.store(nullptr, relaxed);
+  t->ownership = TaskControl::Ownership::handle;
+  t->exiting = false;
+  t->cancel_delivered = false;
+  t->cancelled_by_owner = false;
+  t->interruptible.store(true, relaxed);
+  t->parker.state.store(0, relaxed);
+  // Keep the generation growing across lives so old Resumers stay stale.
+  const std::uint64_t generation = generation_of(t->state.load(relaxed)) + 1;
+  t->state.store(generation * kGenerationUnit | static_cast<std::uint64_t>(Phase::running), release);
+  return t;
+}
+
+void* frame_address(TaskControl* t, std::size_t size, std::size_t align) {
+  const auto high = reinterpret_cast<std::uintptr_t>(t->stack.high());
+  const auto low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
+  const std::size_t reserve = arch::kEntryFrameBytes + 512;  // the entry frame and a first call
+  const std::uintptr_t address = (high - size) & ~(std::uintptr_t{align} - 1);
+  if (size > high - low || address < low + reserve) {
+    throw std::invalid_argument("heddle::spawn: the task's callable and result (" + std::to_string(size) +
+                                " bytes) do not fit on a stack of " + std::to_string(t->stack.size) + " bytes");
+  }
+  return reinterpret_cast<void*>(address);
+}
+
+void abandon_control(TaskControl* t) noexcept {
+  t->frame = nullptr;
+  release_task(t);
+}
+
+void start_task(TaskControl* t, void* context_top) {
+  t->saved_sp = arch::make_context(context_top, &task_entry, t);
+#if HEDDLE_TSAN
+  t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+  enter(t);
+}
+
+void release_task(TaskControl* t) noexcept {
+  if (t->frame) t->frame->destroy();
+  if (t->stack.pool) t->stack.pool->release(t->stack);
+  t->stack = Stack{};
+  recycle_control(t);
+}
+
+void attach_to_group(TaskControl* t, GroupLink* group, std::size_t index) noexcept {
+  t->ownership = TaskControl::Ownership::group;
+  t->group = group;
+  t->group_index = index;
+}
+
+TaskControl* take_finished(GroupLink& group) noexcept {
+  TaskControl* lifo = group.finished_head.exchange(nullptr, acquire);
+  TaskControl* fifo = nullptr;
+  while (lifo) {
+    TaskControl* next = lifo->group_next_finished;
+    lifo->group_next_finished = fifo;
+    fifo = lifo;
+    lifo = next;
+  }
+  return fifo;
+}
+
+// ---- suspension, resume, cancellation
+
+WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_cancel)(void*) noexcept,
+                           void* context, bool interruptible) {
+  TaskControl* t = t_current;
+  if (t == nullptr) throw std::logic_error("heddle::suspend: called outside a task (on a thread's own stack)");
+  std::uint64_t s = t->state.load(relaxed);
+  if (interruptible && (s & kCancelRequested)) {
+    t->cancel_delivered = true;
+    return WakeReason::cancelled;
+  }
+  t->on_suspend = on_suspend;
+  t->on_cancel = on_cancel;
+  t->hook_context = context;
+  t->interruptible.store(interruptible, relaxed);
+  // running -> parking with the next generation. Only the task itself moves
+  // it out of running; others may only set the cancel bit meanwhile, which
+  // an addition preserves.
+  t->state.fetch_add(kGenerationUnit + static_cast<std::uint64_t>(Phase::parking), release);
+  check_canary(t);
+  leave(t);
+  const WakeReason reason = t->wake_reason;
+  if (reason == WakeReason::cancelled) t->cancel_delivered = true;
+  return reason;
+}
+
+bool resume_task(TaskControl* t, std::uint64_t generation) {
+  std::uint64_t s = t->state.load(acquire);
+  for (;;) {
+    if (generation_of(s) != generation) return false;
+    const Phase phase = phase_of(s);
+    if (phase == Phase::parked) {
+      if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
+        t->wake_reason = WakeReason::resumed;
+        wake_inline(t);
+        return true;
+      }
+    } else if (phase == Phase::parking && !(s & kResumePending)) {
+      if (t->state.compare_exchange_weak(s, s | kResumePending, acq_rel, acquire)) return true;
+    } else {
+      return false;
+    }
+  }
+}
+
+void request_cancel(TaskControl* t) noexcept {
+  std::uint64_t s = t->state.load(acquire);
+  for (;;) {
+    if (phase_of(s) == Phase::finished || (s & kCancelRequested)) return;
+    if (phase_of(s) == Phase::parked && t->interruptible.load(relaxed)) {
+      if (t->state.compare_exchange_weak(s, running_state(s) | kCancelRequested, acq_rel, acquire)) {
+        if (t->on_cancel) t->on_cancel(t->hook_context);
+        t->wake_reason = WakeReason::cancelled;
+        wake_inline(t);
+        return;
+      }
+    } else if (t->state.compare_exchange_weak(s, s | kCancelRequested, acq_rel, acquire)) {
+      return;
+    }
+  }
+}
+
+void wait_finished(TaskControl* t, bool interruptible) {
+  if (is_finished(t)) return;
+  Parker& me = current_parker();
+  if (me.task == t) throw std::logic_error("heddle::Task::join: a task cannot join itself");
+  // Store the parker, then publish it with an RMW on the state word: the
+  // finishing side's RMW is ordered with ours, so either we see "finished"
+  // here or it sees our parker (also when a moved handle re-registers).
+  t->joiner.store(&me, relaxed);
+  if (phase_of(t->state.fetch_or(kJoinerWaiting, acq_rel)) == Phase::finished) return;
+  // Finalize unparks us after publishing "finished"; any other wake-up is
+  // spurious and the loop parks again. A cancelled wait leaves the
+  // registration in place: a later unpark is harmless.
+  while (!is_finished(t)) me.park(interruptible && me.task != nullptr);
+}
+
+void detach_task(TaskControl* t) noexcept {
+  if (phase_of(t->state.fetch_or(kDetached, acq_rel)) == Phase::finished) release_task(t);
+}
+
+[[noreturn]] void throw_cancelled() { throw Cancelled{}; }
+
+void rethrow_hook_error() {
+  TaskControl* t = t_current;
+  std::exception_ptr error = std::move(t->hook_error);
+  t->hook_error = nullptr;
+  std::rethrow_exception(error);
+}
+
+[[noreturn]] void throw_logic(const char* what) { throw std::logic_error(what); }
+
+}  // namespace heddle::detail
+
+namespace heddle {
+
+std::uint64_t swallowed_cancellations() noexcept { return detail::swallowed_count.load(std::memory_order_relaxed); }
+
+namespace this_task {
+
+bool in_task() noexcept { return detail::current_task() != nullptr; }
+std::uint64_t id() noexcept {
+  auto* t = detail::current_task();
+  return t ? t->id : 0;
+}
+const char* name() noexcept {
+  auto* t = detail::current_task();
+  return t ? t->name : "";
+}
+SourceLocation spawn_site() noexcept {
+  auto* t = detail::current_task();
+  return t ? t->spawn_site : SourceLocation{};
+}
+void cancel() noexcept {
+  if (auto* t = detail::current_task()) t->state.fetch_or(detail::kCancelRequested, std::memory_order_acq_rel);
+}
+bool cancel_requested() noexcept {
+  auto* t = detail::current_task();
+  return t && (t->state.load(std::memory_order_acquire) & detail::kCancelRequested);
+}
+void yield() {
+  suspend([](const Resumer& r) { r.resume(); });
+}
+
+}  // namespace this_task
+}  // namespace heddle
+
+namespace heddle::detail {
+
+void check_room_for_nested(std::size_t bytes) {
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  std::uintptr_t low;
+  std::size_t margin;
+  if (TaskControl* t = current_task()) {
+    low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
+    margin = HEDDLE_ASAN ? 8192 : 2048;
+  } else {
+    ThreadState& ts = thread_state();
+    if (!ts.initialized) init_thread(ts);
+    low = reinterpret_cast<std::uintptr_t>(ts.stack_bottom);
+    margin = 64 * 1024;
+  }
+  const std::size_t room = here > low ? here - low : 0;
+  if (room < bytes + margin) {
+    throw std::length_error("heddle: nested arm stacks need " + std::to_string(bytes) + " bytes (plus a " +
+                            std::to_string(margin) + "-byte margin) but the caller's stack has " +
+                            std::to_string(room) + " bytes left");
+  }
+}
+
+}  // namespace heddle::detail

@@ -1,0 +1,325 @@
+// join, select and TaskGroup: wait like threads, cancel the rest on failure.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "heddle/heddle.hpp"
+
+namespace {
+
+using heddle::Resumer;
+
+struct SetOnDestroy {
+  bool& flag;
+  ~SetOnDestroy() { flag = true; }
+};
+
+void park_into(Resumer& slot) {
+  heddle::suspend([&](const Resumer& r) { slot = r; });
+}
+
+// An arm that parks until cancelled and counts its own unwinding.
+auto parked_forever(int& unwound) {
+  return [&unwound] {
+    struct Count {
+      int& n;
+      ~Count() { ++n; }
+    } count{unwound};
+    heddle::suspend([](const Resumer&) {});
+  };
+}
+
+TEST(Join, ReturnsEveryResultInOrder) {
+  auto [a, b, c] = heddle::join([] { return 1; }, [] { return std::string("two"); }, [] {});
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, "two");
+  (void)c;  // std::monostate for a void arm
+}
+
+TEST(Join, ArmsRunEagerlyInOrderAndWaitForParkedArms) {
+  std::vector<int> log;
+  Resumer first, second;
+  auto task = heddle::spawn([&] {
+    auto [x, y] = heddle::join(
+        [&] {
+          log.push_back(1);
+          park_into(first);
+          log.push_back(4);
+          return 10;
+        },
+        [&] {
+          log.push_back(2);
+          park_into(second);
+          log.push_back(3);
+          return 20;
+        });
+    log.push_back(5);
+    return x + y;
+  });
+  EXPECT_EQ(log, (std::vector<int>{1, 2}));
+  second.resume();
+  EXPECT_FALSE(task.finished());
+  first.resume();
+  EXPECT_EQ(log, (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(task.join(), 30);
+}
+
+TEST(Join, FailingArmCancelsTheOthersAndRethrows) {
+  bool other_unwound = false;
+  Resumer failing;
+  auto task = heddle::spawn([&] {
+    heddle::join(
+        [&] {
+          SetOnDestroy guard{other_unwound};
+          heddle::suspend([](const Resumer&) {});  // parked forever unless cancelled
+        },
+        [&] {
+          park_into(failing);
+          throw std::runtime_error("arm failed");
+        });
+  });
+  failing.resume();
+  EXPECT_TRUE(other_unwound);
+  EXPECT_TRUE(task.finished());
+  EXPECT_THROW(task.join(), std::runtime_error);
+}
+
+TEST(Join, FirstExceptionInTimeWins) {
+  Resumer a, b;
+  auto task = heddle::spawn([&] {
+    heddle::join(
+        [&] {
+          park_into(a);
+          throw std::runtime_error("first arm, second in time");
+        },
+        [&] {
+          park_into(b);
+          throw std::logic_error("second arm, first in time");
+        });
+  });
+  b.resume();  // arm 1 throws first; arm 0 is cancelled
+  EXPECT_FALSE(a.resume());
+  EXPECT_THROW(task.join(), std::logic_error);
+}
+
+TEST(Join, CancellingTheWaiterCancelsAndAwaitsEveryArm) {
+  int unwound = 0;
+  auto task = heddle::spawn([&] { heddle::join(parked_forever(unwound), parked_forever(unwound)); });
+  task.cancel();
+  EXPECT_EQ(unwound, 2);
+  EXPECT_THROW(task.join(), heddle::Cancelled);
+}
+
+TEST(Join, ArmThatCancelsItsParent) {
+  heddle::Task<void>* parent = nullptr;
+  Resumer arm_parked;
+  bool sibling_unwound = false;
+  heddle::Task<void> task = heddle::spawn([&] {
+    heddle::join(
+        [&] {
+          park_into(arm_parked);
+          parent->cancel();           // the parent is parked in join: it unwinds now
+          heddle::this_task::yield();  // and this arm was cancelled by it
+        },
+        [&] {
+          SetOnDestroy guard{sibling_unwound};
+          heddle::suspend([](const Resumer&) {});
+        });
+  });
+  parent = &task;
+  arm_parked.resume();
+  EXPECT_TRUE(sibling_unwound);
+  EXPECT_TRUE(task.finished());
+  EXPECT_THROW(task.join(), heddle::Cancelled);
+}
+
+__attribute__((noinline)) std::uintptr_t stack_address() {
+  return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+}
+
+TEST(Join, NestedArmStacksAreCarvedFromTheCallersStack) {
+  auto task = heddle::spawn([] {
+    int marker = 0;
+    const auto caller = reinterpret_cast<std::uintptr_t>(&marker);
+    auto [a, b] = heddle::join(heddle::nested(8 * 1024), [] { return stack_address(); },
+                               [] { return stack_address(); });
+    // Both arms ran below the caller's frame, within the carved region.
+    EXPECT_LT(a, caller);
+    EXPECT_LT(b, caller);
+    EXPECT_GT(a, caller - 64 * 1024);
+    EXPECT_GT(b, caller - 64 * 1024);
+    EXPECT_NE(a, b);
+  }, heddle::SpawnOptions{.pool = nullptr});
+  task.join();
+}
+
+TEST(Join, NestedArmsThatParkAndResume) {
+  Resumer r1, r2;
+  auto task = heddle::spawn([&] {
+    auto [x, y] = heddle::join(
+        heddle::nested(8 * 1024),
+        [&] {
+          park_into(r1);
+          return 1;
+        },
+        [&] {
+          park_into(r2);
+          return 2;
+        });
+    return x + y;
+  });
+  r1.resume();
+  r2.resume();
+  EXPECT_EQ(task.join(), 3);
+}
+
+TEST(Join, NestedStacksTooBigForTheCallerAreRejected) {
+  auto task = heddle::spawn([] { heddle::join(heddle::nested(1 << 20), [] {}, [] {}); });
+  EXPECT_THROW(task.join(), std::length_error);
+}
+
+TEST(Join, FromAPlainThreadWhenArmsFinishOnTheirOwn) {
+  auto [a, b] = heddle::join([] { return 1; }, [] { return 2; });
+  EXPECT_EQ(a + b, 3);
+}
+
+TEST(Select, FirstToFinishWinsAndTheOthersAreCancelled) {
+  Resumer slow, fast;
+  bool slow_unwound = false;
+  auto task = heddle::spawn([&] {
+    return heddle::select(
+        [&] {
+          SetOnDestroy guard{slow_unwound};
+          park_into(slow);
+          return std::string("slow");
+        },
+        [&] {
+          park_into(fast);
+          return 42;
+        });
+  });
+  fast.resume();
+  EXPECT_TRUE(slow_unwound);
+  EXPECT_FALSE(slow.resume());
+  auto winner = task.join();
+  ASSERT_EQ(winner.index(), 1u);
+  EXPECT_EQ(std::get<1>(winner), 42);
+}
+
+TEST(Select, ArmThatFinishesAtOnceWins) {
+  auto task = heddle::spawn([] {
+    return heddle::select([] { heddle::suspend([](const Resumer&) {}); return 1; }, [] { return 2; });
+  });
+  auto winner = task.join();
+  EXPECT_EQ(winner.index(), 1u);
+  EXPECT_EQ(std::get<1>(winner), 2);
+}
+
+TEST(Select, WinnerThatThrowsIsRethrown) {
+  auto task = heddle::spawn([] {
+    return heddle::select([] { heddle::suspend([](const Resumer&) {}); }, []() -> int { throw std::runtime_error("x"); });
+  });
+  EXPECT_THROW(task.join(), std::runtime_error);
+}
+
+TEST(Select, CancellingTheWaiterCancelsEveryArm) {
+  int unwound = 0;
+  auto task = heddle::spawn([&] { heddle::select(parked_forever(unwound), parked_forever(unwound)); });
+  task.cancel();
+  EXPECT_EQ(unwound, 2);
+  EXPECT_THROW(task.join(), heddle::Cancelled);
+}
+
+TEST(TaskGroup, WaitsForEveryChild) {
+  std::vector<Resumer> parked(100);
+  int finished = 0;
+  auto task = heddle::spawn([&] {
+    heddle::TaskGroup group;
+    for (int i = 0; i < 100; ++i) {
+      group.spawn([&, i] {
+        park_into(parked[i]);
+        ++finished;
+      });
+    }
+    EXPECT_EQ(group.size(), 100u);
+    group.wait();
+    return finished;
+  });
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_FALSE(task.finished());
+    parked[i].resume();
+  }
+  EXPECT_EQ(task.join(), 100);
+}
+
+TEST(TaskGroup, ChildExceptionCancelsTheRestAndIsRethrown) {
+  Resumer failing;
+  int unwound = 0;
+  auto task = heddle::spawn([&] {
+    heddle::TaskGroup group;
+    for (int i = 0; i < 10; ++i) {
+      group.spawn([&] {
+        struct G { int& n; ~G() { ++n; } } g{unwound};
+        heddle::suspend([](const Resumer&) {});
+      });
+    }
+    group.spawn([&] {
+      park_into(failing);
+      throw std::runtime_error("child failed");
+    });
+    group.wait();
+  });
+  failing.resume();
+  EXPECT_EQ(unwound, 10);
+  EXPECT_THROW(task.join(), std::runtime_error);
+}
+
+TEST(TaskGroup, DestructorWaitsAndRethrows) {
+  Resumer parked;
+  auto task = heddle::spawn([&] {
+    heddle::TaskGroup group;
+    group.spawn([&] {
+      park_into(parked);
+      throw std::runtime_error("from child");
+    });
+  });  // the group's scope ends inside the task: it waits there
+  EXPECT_FALSE(task.finished());
+  parked.resume();
+  EXPECT_THROW(task.join(), std::runtime_error);
+}
+
+TEST(TaskGroup, ScopeLeftByAnExceptionCancelsChildren) {
+  bool child_unwound = false;
+  auto task = heddle::spawn([&] {
+    heddle::TaskGroup group;
+    group.spawn([&] {
+      SetOnDestroy guard{child_unwound};
+      heddle::suspend([](const Resumer&) {});
+    });
+    throw std::runtime_error("owner fails");
+  });
+  EXPECT_TRUE(child_unwound);
+  EXPECT_THROW(task.join(), std::runtime_error);
+}
+
+TEST(TaskGroup, SpawnFromAnotherTaskIsRejected) {
+  auto task = heddle::spawn([] {
+    heddle::TaskGroup group;
+    auto other = heddle::spawn([&] { group.spawn([] {}); });
+    EXPECT_THROW(other.join(), std::logic_error);
+  });
+  task.join();
+}
+
+TEST(TaskGroup, ManyShortChildrenAreReapedAsTheyFinish) {
+  auto& pool = heddle::StackPool::default_pool();
+  heddle::TaskGroup group;
+  for (int i = 0; i < 10000; ++i) group.spawn([] {});
+  EXPECT_LE(group.size(), 1u);
+  EXPECT_LE(pool.stats().live, 1u);
+  group.wait();
+}
+
+}  // namespace
