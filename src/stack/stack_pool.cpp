@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +37,9 @@ namespace {
 constexpr std::size_t kHugePageBytes = 2 * 1024 * 1024;
 // Canary stacks are mapped this many bytes at a time.
 constexpr std::size_t kCanaryChunkBytes = kHugePageBytes;
+// Idle stacks past the resident budget are given back this many at a time:
+// each madvise flushes the TLB, and sorted neighbours merge into one call.
+constexpr std::size_t kTrimBatch = 64;
 // Mappings left for the rest of the process when budgeting guarded stacks.
 constexpr long kMappingsKeptForProcess = 16384;
 constexpr long kDefaultMaxMapCount = 65530;
@@ -154,12 +158,15 @@ StackPool::StackPool(Options options) : options_(options) {
                                 " bytes");
   }
   options_.stack_bytes = round_up_to_pages(options_.stack_bytes);
+  to_trim_.reserve(4 * kTrimBatch);
 }
 
 StackPool::~StackPool() {
   std::lock_guard lock(mutex_);
-  for (const Stack& stack : idle_) {
-    if (stack.kind == StackKind::guarded) unmap_guarded(stack);
+  for (const auto* list : {&idle_, &to_trim_}) {
+    for (const Stack& stack : *list) {
+      if (stack.kind == StackKind::guarded) unmap_guarded(stack);
+    }
   }
   if (stats_.live != 0) {
     // A live canary stack shares its chunk with idle ones, so no chunk can go.
@@ -174,10 +181,15 @@ Stack StackPool::acquire() {
   Stack stack;
   {
     std::lock_guard lock(mutex_);
-    if (!idle_.empty()) {
-      stack = idle_.back();
-      idle_.pop_back();
+    // Resident idle stacks first; then those still waiting to be trimmed
+    // (their memory is resident too).
+    for (auto* list : {&idle_, &to_trim_}) {
+      if (list->empty()) continue;
+      stack = list->back();
+      list->pop_back();
+      cold_ = std::min(cold_, idle_.size());
       ++stats_.live;
+      break;
     }
   }
   if (!stack) stack = options_.guard == Guard::never ? make_canary() : make_guarded();
@@ -249,30 +261,73 @@ Stack StackPool::make_canary() {
 void StackPool::release(const Stack& stack) noexcept {
   if (!stack) return;
   assert(stack.pool == this && "heddle: stack released to a pool that did not make it");
-  auto put_on_free_list = [this](const Stack& idle) {
-    idle_.push_back(idle);  // never allocates: room was reserved when the stack was made
-    --stats_.live;
-  };
+  Stack single = stack;
   {
     std::lock_guard lock(mutex_);
-    if (idle_.size() < options_.max_resident_idle) {
-      put_on_free_list(stack);
+    --stats_.live;
+    if (idle_.size() - cold_ + to_trim_.size() < options_.max_resident_idle) {
+      idle_.push_back(stack);  // never allocates: room was reserved when the stack was made
       return;
     }
+    if (to_trim_.size() < to_trim_.capacity()) {
+      to_trim_.push_back(stack);  // never allocates: reserved in the constructor
+      if (to_trim_.size() < kTrimBatch) return;
+      single = Stack{};
+    }
   }
-  // Given back before the stack is on the free list: once there, another
-  // thread may take it and start using the memory this call throws away.
-  Stack idle = stack;
-  ::madvise(idle.low, idle.size, MADV_DONTNEED);
-  idle.painted = false;
+  if (single) {
+    // Many threads are releasing at once and the batch is full: give this
+    // one back on its own rather than allocate in a noexcept path.
+    ::madvise(single.low, single.size, MADV_DONTNEED);
+    single.painted = false;
+    std::lock_guard lock(mutex_);
+    push_cold(single);
+    return;
+  }
+  trim_batch();
+}
+
+// Gives a batch of idle stacks' memory back to the kernel. The stacks go on
+// the free list only afterwards: once there, another thread may take one
+// and start using the memory this call throws away.
+void StackPool::trim_batch() noexcept {
+  std::array<Stack, kTrimBatch> batch;
+  std::size_t count = 0;
+  {
+    std::lock_guard lock(mutex_);
+    count = std::min(to_trim_.size(), kTrimBatch);
+    std::copy(to_trim_.end() - static_cast<std::ptrdiff_t>(count), to_trim_.end(), batch.begin());
+    to_trim_.resize(to_trim_.size() - count);
+  }
+  std::sort(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(count),
+            [](const Stack& a, const Stack& b) { return a.low < b.low; });
+  for (std::size_t first = 0; first < count;) {
+    std::byte* begin = batch[first].low;
+    std::byte* end = batch[first].high();
+    std::size_t next = first + 1;
+    while (next < count && batch[next].low == end) end = batch[next++].high();  // neighbours in a canary chunk
+    ::madvise(begin, static_cast<std::size_t>(end - begin), MADV_DONTNEED);
+    first = next;
+  }
   std::lock_guard lock(mutex_);
-  put_on_free_list(idle);
+  for (std::size_t i = 0; i < count; ++i) {
+    batch[i].painted = false;
+    push_cold(batch[i]);
+  }
+}
+
+// Puts a stack whose memory was given back at the cold end of the free list,
+// so that resident stacks are handed out before it. Caller holds mutex_.
+void StackPool::push_cold(const Stack& stack) noexcept {
+  idle_.push_back(stack);  // never allocates: room was reserved when the stack was made
+  std::swap(idle_[cold_], idle_.back());
+  ++cold_;
 }
 
 StackPool::Stats StackPool::stats() const {
   std::lock_guard lock(mutex_);
   Stats stats = stats_;
-  stats.idle = idle_.size();
+  stats.idle = idle_.size() + to_trim_.size();
   return stats;
 }
 

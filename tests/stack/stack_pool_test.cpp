@@ -167,20 +167,31 @@ class ResidentLimit : public testing::TestWithParam<StackPool::Guard> {};
 
 // MADV_DONTNEED on private anonymous memory makes it read back as zeros.
 TEST_P(ResidentLimit, IdleStacksAboveTheLimitGiveTheirMemoryBack) {
+  // Idle stacks past the limit are given back in batches of 64, so release
+  // one to keep and then 64 more.
+  constexpr std::size_t kBatch = 64;
   StackPool pool(StackPool::Options{.max_resident_idle = 1, .guard = GetParam()});
   Stack kept = pool.acquire();
-  Stack returned = pool.acquire();
-  for (const Stack& stack : {kept, returned}) {
+  std::vector<Stack> returned;
+  for (std::size_t i = 0; i < kBatch; ++i) returned.push_back(pool.acquire());
+  std::memset(usable_bottom(kept), 0x5A, static_cast<std::size_t>(kept.high() - usable_bottom(kept)));
+  for (const Stack& stack : returned) {
     std::memset(usable_bottom(stack), 0x5A, static_cast<std::size_t>(stack.high() - usable_bottom(stack)));
   }
-  pool.release(kept);      // the one idle stack allowed: stays resident
-  pool.release(returned);  // one too many: given back
+  pool.release(kept);  // the one idle stack allowed: stays resident
+  for (std::size_t i = 0; i + 1 < kBatch; ++i) pool.release(returned[i]);
+  EXPECT_TRUE(all_bytes_equal(usable_bottom(returned[0]), returned[0].high(), std::byte{0x5A}))
+      << "memory is given back a batch at a time, not stack by stack";
+  pool.release(returned.back());  // completes the batch: all 64 are given back
 
   EXPECT_TRUE(all_bytes_equal(usable_bottom(kept), kept.high(), std::byte{0x5A}));
-  EXPECT_TRUE(all_bytes_equal(returned.low, returned.high(), std::byte{0}));
+  for (const Stack& stack : returned) EXPECT_TRUE(all_bytes_equal(stack.low, stack.high(), std::byte{0}));
+  EXPECT_EQ(pool.stats().idle, kBatch + 1);
 
+  // The kept stack comes back first, then trimmed ones, canaries re-armed.
+  EXPECT_EQ(pool.acquire().low, kept.low);
   Stack again = pool.acquire();
-  EXPECT_EQ(again.low, returned.low);
+  EXPECT_TRUE(std::any_of(returned.begin(), returned.end(), [&](const Stack& s) { return s.low == again.low; }));
   EXPECT_TRUE(canary_intact(again));
   if (again.kind == StackKind::canary) {
     std::uint64_t top_canary_word;
@@ -188,6 +199,7 @@ TEST_P(ResidentLimit, IdleStacksAboveTheLimitGiveTheirMemoryBack) {
     EXPECT_EQ(top_canary_word, kCanaryWord);
   }
   pool.release(again);
+  pool.release(kept);
 }
 
 INSTANTIATE_TEST_SUITE_P(Guard, ResidentLimit,

@@ -102,7 +102,7 @@ class StackPool {
   };
   struct Options {
     std::size_t stack_bytes = 64 * 1024;  // usable bytes, rounded up to whole pages
-    std::size_t max_resident_idle = 256;  // idle stacks kept resident; the rest are madvise(DONTNEED)'d
+    std::size_t max_resident_idle = 1024; // idle stacks kept resident; the rest are madvise(DONTNEED)'d
     bool paint = false;                   // paint every stack at acquire (byte-granular high water)
     Guard guard = Guard::automatic;
   };
@@ -136,10 +136,16 @@ class StackPool {
 
   Options options_;
   mutable std::mutex mutex_;
-  std::vector<Stack> idle_;
+  std::vector<Stack> idle_;  // free list: [0, cold_) memory given back, then resident ones (taken first)
+  std::size_t cold_ = 0;
   Stats stats_;
   std::vector<std::pair<std::byte*, std::size_t>> canary_chunks_;  // unmapped at destruction
   std::vector<Stack> canary_fresh_;                                   // carved, never used yet
+  // Released stacks past max_resident_idle wait here until a batch of them
+  // is given back to the kernel at once (neighbours merged into one call).
+  std::vector<Stack> to_trim_;
+  void trim_batch() noexcept;
+  void push_cold(const Stack& stack) noexcept;
 };
 
 namespace detail {
