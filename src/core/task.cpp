@@ -1,6 +1,7 @@
 // heddle core: control blocks, the switch protocol, suspension, resume,
 // cancellation and completion. The state machine is described in
 // include/heddle/core/detail/control.hpp; every transition is made here.
+#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -107,6 +108,7 @@ struct ThreadState {
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* tsan_fiber = nullptr;
+  Scheduler* scheduler = nullptr;  // the scheduler whose thread this is
 };
 
 // Trivially destructible, so access needs no TLS wrapper or guard; the
@@ -272,7 +274,7 @@ void complete_park(TaskControl* t) {
       while (!t->state.compare_exchange_weak(s, running_state(s), acq_rel, relaxed)) {
       }
       t->wake_reason = WakeReason::hook_failed;
-      wake_inline(t);
+      run_claimed(t);
       return;
     }
   }
@@ -281,14 +283,14 @@ void complete_park(TaskControl* t) {
     if (s & kResumePending) {
       if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
         t->wake_reason = WakeReason::resumed;
-        wake_inline(t);
+        run_claimed(t);
         return;
       }
     } else if ((s & kCancelRequested) && t->interruptible.load(relaxed)) {
       if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
         if (t->on_cancel) t->on_cancel(t->hook_context);
         t->wake_reason = WakeReason::cancelled;
-        wake_inline(t);
+        run_claimed(t);
         return;
       }
     } else {
@@ -316,6 +318,7 @@ void finalize(TaskControl* t) {
   // Read before publishing "finished": a joiner that sees it may release
   // and recycle the control block at once.
   const bool in_group = t->ownership == TaskControl::Ownership::group;
+  Scheduler* scheduler = t->scheduler;
   // running -> finished with the next generation (stale Resumers fail).
   const std::uint64_t before =
       t->state.fetch_add(kGenerationUnit + static_cast<std::uint64_t>(Phase::finished), acq_rel);
@@ -329,6 +332,7 @@ void finalize(TaskControl* t) {
     // (type-stable) block: at worst a spurious unpark.
     if (Parker* joiner = t->joiner.load(relaxed)) joiner->unpark();
   }
+  if (scheduler) scheduler->task_finished();
 }
 
 void after_switch(TaskControl* from) {
@@ -462,10 +466,36 @@ void Parker::park(bool interruptible) {
   finish_suspension(reason);
 }
 
+bool Parker::park_until(std::int64_t deadline_ns) {
+  if (task) throw std::logic_error("heddle: Parker::park_until is for threads; tasks wait with a timer");
+  std::uint32_t token = 1;
+  if (state.compare_exchange_strong(token, 0, acq_rel, relaxed)) return true;
+  std::uint32_t empty = 0;
+  if (!state.compare_exchange_strong(empty, 2, acq_rel, acquire)) {
+    state.store(0, relaxed);
+    return true;
+  }
+  const timespec deadline{static_cast<time_t>(deadline_ns / 1'000'000'000),
+                          static_cast<long>(deadline_ns % 1'000'000'000)};
+  while (state.load(acquire) == 2) {
+    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
+    const long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAIT_BITSET_PRIVATE, 2,
+                           &deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
+    if (r != 0 && errno == ETIMEDOUT) {
+      std::uint32_t waiting = 2;
+      if (state.compare_exchange_strong(waiting, 0, acq_rel, acquire)) return false;
+      break;  // an unpark arrived just now
+    }
+  }
+  token = 1;
+  state.compare_exchange_strong(token, 0, acq_rel, relaxed);
+  return true;
+}
+
 void Parker::unpark() noexcept {
   if (state.exchange(1, acq_rel) != 2) return;
   if (task) {
-    resume_task(task, waiting_generation);
+    wake_task(task, waiting_generation);
   } else {
     futex_wake(&state);
   }
@@ -474,7 +504,7 @@ void Parker::unpark() noexcept {
 // ---- spawning
 
 TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPool* pool, bool paint_stack,
-                             const SourceLocation& site) {
+                             Scheduler* scheduler, const SourceLocation& site) {
   ThreadState& ts = thread_state();
   if (!ts.initialized) init_thread(ts);
   Stack stack;
@@ -493,6 +523,7 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   } else {
     t->name[0] = '\0';
   }
+  t->scheduler = scheduler ? scheduler : (t_current ? t_current->scheduler : ts.scheduler);
   t->spawn_site = site;
   t->spawn_file = site.file_name();
   t->spawn_line = site.line();
@@ -533,6 +564,12 @@ void start_task(TaskControl* t, void* context_top) {
 #if HEDDLE_TSAN
   t->tsan_fiber = __tsan_create_fiber(0);
 #endif
+  Scheduler* scheduler = t->scheduler;
+  if (scheduler) scheduler->task_started();
+  if (scheduler && !scheduler->on_scheduler_thread()) {
+    scheduler->schedule(t);  // a task only runs on its scheduler's threads: it starts there
+    return;
+  }
   enter(t);
 }
 
@@ -587,24 +624,54 @@ WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_
   return reason;
 }
 
-bool resume_task(TaskControl* t, std::uint64_t generation) {
+Claim claim_task(TaskControl* t, std::uint64_t generation) noexcept {
   std::uint64_t s = t->state.load(acquire);
   for (;;) {
-    if (generation_of(s) != generation) return false;
+    if (generation_of(s) != generation) return Claim::lost;
     const Phase phase = phase_of(s);
     if (phase == Phase::parked) {
       if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
         t->wake_reason = WakeReason::resumed;
-        wake_inline(t);
-        return true;
+        return Claim::claimed;
       }
     } else if (phase == Phase::parking && !(s & kResumePending)) {
-      if (t->state.compare_exchange_weak(s, s | kResumePending, acq_rel, acquire)) return true;
+      if (t->state.compare_exchange_weak(s, s | kResumePending, acq_rel, acquire)) return Claim::pending;
     } else {
-      return false;
+      return Claim::lost;
     }
   }
 }
+
+bool resume_task(TaskControl* t, std::uint64_t generation) {
+  const Claim claim = claim_task(t, generation);
+  if (claim != Claim::claimed) return claim == Claim::pending;
+  Scheduler* scheduler = t->scheduler;
+  if (scheduler && !scheduler->on_scheduler_thread()) {
+    scheduler->schedule(t);
+  } else {
+    wake_inline(t);
+  }
+  return true;
+}
+
+bool wake_task(TaskControl* t, std::uint64_t generation) noexcept {
+  const Claim claim = claim_task(t, generation);
+  if (claim == Claim::claimed) run_claimed(t);
+  return claim != Claim::lost;
+}
+
+void run_claimed(TaskControl* t) noexcept {
+  if (Scheduler* scheduler = t->scheduler) {
+    scheduler->schedule(t);
+  } else {
+    wake_inline(t);
+  }
+}
+
+void run_claimed_here(TaskControl* t) noexcept { wake_inline(t); }
+
+Scheduler* thread_scheduler() noexcept { return thread_state().scheduler; }
+void set_thread_scheduler(Scheduler* scheduler) noexcept { thread_state().scheduler = scheduler; }
 
 void request_cancel(TaskControl* t) noexcept {
   std::uint64_t s = t->state.load(acquire);
@@ -614,7 +681,7 @@ void request_cancel(TaskControl* t) noexcept {
       if (t->state.compare_exchange_weak(s, running_state(s) | kCancelRequested, acq_rel, acquire)) {
         if (t->on_cancel) t->on_cancel(t->hook_context);
         t->wake_reason = WakeReason::cancelled;
-        wake_inline(t);
+        run_claimed(t);
         return;
       }
     } else if (t->state.compare_exchange_weak(s, s | kCancelRequested, acq_rel, acquire)) {
@@ -682,7 +749,9 @@ bool cancel_requested() noexcept {
   return t && (t->state.load(std::memory_order_acquire) & detail::kCancelRequested);
 }
 void yield() {
-  suspend([](const Resumer& r) { r.resume(); });
+  // Under a scheduler the wake queues the task behind those already
+  // runnable; with none, it runs again at once.
+  suspend([](const Resumer& r) { r.wake(); });
 }
 
 }  // namespace this_task

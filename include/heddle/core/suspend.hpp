@@ -37,7 +37,14 @@ class Resumer {
   // next suspends or finishes; returns false and does nothing if the handle
   // is empty or stale (already used, task cancelled or finished, or the task
   // has moved on to a later suspension).
+  // (From a thread that does not run the task's scheduler, the resume goes
+  // through that scheduler instead: a task only runs on its scheduler's threads.)
   bool resume() const { return control_ != nullptr && detail::resume_task(control_, generation_); }
+
+  // Wakes the task by the wake policy (core/scheduler.hpp): inline with no
+  // scheduler, otherwise queued on the task's scheduler. Returns false and
+  // does nothing if the handle is empty or stale. What primitives use.
+  bool wake() const noexcept { return control_ != nullptr && detail::wake_task(control_, generation_); }
 
   explicit operator bool() const noexcept { return control_ != nullptr; }
   std::uint64_t task_id() const noexcept { return control_ ? control_->id : 0; }

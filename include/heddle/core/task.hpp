@@ -34,6 +34,9 @@ struct SpawnOptions {
   StackPool* pool = nullptr;   // default: StackPool::default_pool()
   Stack stack{};               // caller-provided storage; the caller keeps it alive until join
   bool paint = false;          // paint the stack: byte-granular high-water mark (touches every page)
+  // The scheduler that runs the task (default: the spawner's). When it is
+  // not this thread's, the task starts on the scheduler instead of at once.
+  Scheduler* scheduler = nullptr;
 };
 
 namespace detail {
@@ -81,7 +84,8 @@ TaskControl* spawn_control(F&& f, const SpawnOptions& options, const SourceLocat
                            GroupLink* group = nullptr, std::size_t group_index = 0) {
   using T = std::invoke_result_t<std::decay_t<F>&>;
   using Frame = TaskFrame<std::decay_t<F>, T>;
-  TaskControl* task = acquire_control(options.name, options.stack, options.pool, options.paint, site);
+  TaskControl* task =
+      acquire_control(options.name, options.stack, options.pool, options.paint, options.scheduler, site);
   void* top;
   try {
     top = frame_address(task, sizeof(Frame), alignof(Frame));

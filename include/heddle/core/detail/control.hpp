@@ -34,6 +34,8 @@
 #include <exception>
 #include "heddle/core/source_location.hpp"
 
+#include "heddle/core/scheduler.hpp"
+#include "heddle/core/source_location.hpp"
 #include "heddle/stack/stack.hpp"
 
 namespace heddle {
@@ -72,7 +74,12 @@ struct Parker {
   // Parks the caller (its own task or thread) until unparked. Interruptible
   // parks throw heddle::Cancelled when the task is cancelled.
   void park(bool interruptible);
+  // Threads only: parks until unparked (true) or until `deadline` passes
+  // (false). CLOCK_MONOTONIC nanoseconds, as std::chrono::steady_clock.
+  bool park_until(std::int64_t deadline_ns);
   void unpark() noexcept;
+
+  Parker* next_in_batch = nullptr;  // link for a batch of wake-ups (sync's WakeBatch)
 };
 
 // Where a finished group child reports (join/select/TaskGroup).
@@ -121,6 +128,9 @@ struct TaskControl {
   unsigned spawn_line = 0;
   const char* spawn_function = nullptr;
 
+  // The scheduler that runs this task when it is woken (null: inline).
+  Scheduler* scheduler = nullptr;
+
   // Storage.
   Stack stack;
   TaskFrameBase* frame = nullptr;
@@ -159,7 +169,7 @@ Parker& current_parker();  // the running task's parker or the thread's
 
 // Spawning.
 TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPool* pool, bool paint,
-                             const SourceLocation& site);
+                             Scheduler* scheduler, const SourceLocation& site);
 // Makes the task's context below `context_top` and runs it until it first stops.
 void start_task(TaskControl* task, void* context_top);
 void release_task(TaskControl* task) noexcept;  // frame destroyed, stack and control returned
@@ -170,7 +180,14 @@ WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_
                            void* context, bool interruptible);
 
 // Waking and cancelling.
-bool resume_task(TaskControl* task, std::uint64_t generation);
+enum class Claim : std::uint8_t {
+  lost,     // stale handle, or another resume/cancel won
+  claimed,  // won a parked task: the caller must run it (run_claimed)
+  pending,  // won a task still parking: the parking side runs it
+};
+Claim claim_task(TaskControl* task, std::uint64_t generation) noexcept;
+bool resume_task(TaskControl* task, std::uint64_t generation);  // explicit: inline on this thread
+bool wake_task(TaskControl* task, std::uint64_t generation) noexcept;  // the wake policy
 void request_cancel(TaskControl* task) noexcept;
 
 // Waiting for a task to finish (from a task or a thread).

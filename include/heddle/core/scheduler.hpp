@@ -1,0 +1,49 @@
+// heddle core: the boundary between tasks and schedulers.
+//
+// Owns: the Scheduler interface and the wake policy. A task belongs to at
+// most one scheduler (inherited from its spawner). The core never decides
+// *when* or *where* a task runs beyond this rule, kept in one place
+// (detail::run_claimed in src/core/task.cpp):
+//   - no scheduler: a woken task runs inline, now, on the waking thread;
+//   - a scheduler:  the claimed task is handed to Scheduler::schedule, which
+//     runs it later on the scheduler's own thread(s).
+// Primitives (sync, io) never choose; they wake through Resumer::wake or a
+// ClaimedTask, and every scheduler gets them for free.
+#pragma once
+
+#include <cstdint>
+
+namespace heddle {
+
+namespace detail {
+struct TaskControl;
+}
+
+class Scheduler {
+ public:
+  // Runs a claimed task (one whose suspension was won by a wake or cancel)
+  // soon, on this scheduler's thread(s), by calling detail::run_claimed_here.
+  // Called from any thread; must not block and must not lose the task.
+  virtual void schedule(detail::TaskControl* claimed) noexcept = 0;
+  // True on a thread that runs this scheduler's tasks.
+  virtual bool on_scheduler_thread() const noexcept = 0;
+  // Bookkeeping for "run until no task is left".
+  virtual void task_started() noexcept {}
+  virtual void task_finished() noexcept {}
+
+ protected:
+  ~Scheduler() = default;
+};
+
+namespace detail {
+// Runs a claimed task now on this thread (what a scheduler's run loop calls).
+void run_claimed_here(TaskControl* claimed) noexcept;
+// Runs a claimed task according to the wake policy above.
+void run_claimed(TaskControl* claimed) noexcept;
+// The scheduler whose thread this is (tasks spawned from the thread's own
+// stack join it), or null. Set by a scheduler's run loop.
+Scheduler* thread_scheduler() noexcept;
+void set_thread_scheduler(Scheduler* scheduler) noexcept;
+}  // namespace detail
+
+}  // namespace heddle

@@ -1,0 +1,137 @@
+// heddle sync (internal): the wait list every primitive is built on.
+//
+// Owns: SpinLock (each primitive's short internal lock), WaitNode (one
+// waiter, task or thread, living on the waiter's own stack), WaitList (an
+// intrusive FIFO of nodes, guarded by the primitive's lock), claims and
+// wake-up batches.
+//
+// The protocol every primitive follows:
+//   waiter:  lock; if it can proceed, do so and unlock; else wait_on(lock,
+//            list, node), which enqueues the node, releases the lock and
+//            parks. For a task it is a cancellation point: a cancelled
+//            waiter withdraws its node (under the lock) and throws
+//            heddle::Cancelled, having taken nothing.
+//   waker:   lock; pop nodes and claim() each until one claim succeeds; only
+//            then hand it what it waited for (ownership, a value); unlock;
+//            run the Wakeup (after unlocking, never under the lock).
+// A claim decides, once, between the waker and a cancellation (tasks: the
+// Resumer's CAS; threads: the node's state word), so a value is never both
+// handed over and kept, and a waiter never takes something after leaving.
+// After a claim the waker may touch the node only until it unlocks: a
+// claimed waiter may return as soon as it sees it was claimed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "heddle/core/suspend.hpp"
+
+namespace heddle::detail {
+
+// Test-and-test-and-set with a bounded spin, then yielding the thread.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    if (!locked_.exchange(true, std::memory_order_acquire)) return;
+    lock_slow();
+  }
+  bool try_lock() noexcept {
+    return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  void lock_slow() noexcept;
+  std::atomic<bool> locked_{false};
+};
+
+// Identifies who holds a lock-like primitive: a task id, or a thread's id
+// with the top bit set (tasks and threads never collide).
+std::uint64_t current_waiter_identity() noexcept;
+
+struct WaitNode {
+  WaitNode* prev = nullptr;
+  WaitNode* next = nullptr;
+  bool linked = false;
+  Resumer resumer;                              // a task waiter
+  Parker* thread_parker = nullptr;              // a thread waiter
+  std::atomic<std::uint32_t> thread_state{0};   // threads: 0 waiting, 1 claimed, 2 withdrawn
+  std::uint64_t identity = 0;                   // who waits (current_waiter_identity)
+  // Free for the primitive: what is asked for and what is handed over.
+  void* payload = nullptr;
+  std::uintptr_t tag = 0;
+  std::uintptr_t result = 0;
+};
+
+class WaitList {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  WaitNode* front() const noexcept { return head_; }
+  void push_back(WaitNode* node) noexcept;
+  void remove(WaitNode* node) noexcept;
+  WaitNode* pop_front() noexcept;
+
+ private:
+  WaitNode* head_ = nullptr;
+  WaitNode* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A won claim on a waiter, to run after the primitive's lock is released.
+// Runs itself on destruction, so a claimed waiter is never forgotten.
+class Wakeup {
+ public:
+  Wakeup() = default;
+  Wakeup(Wakeup&& other) noexcept;
+  Wakeup& operator=(Wakeup&& other) noexcept;
+  Wakeup(const Wakeup&) = delete;
+  Wakeup& operator=(const Wakeup&) = delete;
+  ~Wakeup() { run(); }
+
+  // True when the claim was won (even if there is nothing left to run:
+  // a task still parking is run by its own parking side).
+  explicit operator bool() const noexcept { return claimed_; }
+  void run() noexcept;
+
+ private:
+  friend Wakeup claim(WaitNode& node) noexcept;
+  friend class WakeBatch;
+  TaskControl* task_ = nullptr;
+  Parker* parker_ = nullptr;
+  bool claimed_ = false;
+};
+
+// Claims a waiter taken off a list (call under the primitive's lock). An
+// empty Wakeup means the waiter is leaving (cancelled, timed out): skip it.
+Wakeup claim(WaitNode& node) noexcept;
+
+// Many wake-ups to run after unlocking, with no allocation: claimed tasks
+// and thread parkers are linked through their type-stable control blocks.
+class WakeBatch {
+ public:
+  WakeBatch() = default;
+  WakeBatch(const WakeBatch&) = delete;
+  WakeBatch& operator=(const WakeBatch&) = delete;
+  ~WakeBatch() { run(); }
+  void add(Wakeup&& wakeup) noexcept;
+  void run() noexcept;
+
+ private:
+  TaskControl* tasks_ = nullptr;
+  Parker* parkers_ = nullptr;
+};
+
+enum class WaitStatus : std::uint8_t { woken, timed_out };
+
+// Enqueues the caller (task or thread) as `node` at the back of `list` and
+// parks it until a waker claims it. `lock` must be held; it is released by
+// this call, and not held on return. Tasks: an interruptible wait is a
+// cancellation point (node withdrawn, then heddle::Cancelled). Threads: an
+// optional deadline (node withdrawn, then timed_out).
+WaitStatus wait_on(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible = true,
+                   const std::chrono::steady_clock::time_point* deadline = nullptr);
+
+}  // namespace heddle::detail

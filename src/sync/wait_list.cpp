@@ -1,0 +1,182 @@
+// heddle sync: wait lists, claims and wake-up batches (protocol in
+// include/heddle/sync/detail/wait_list.hpp).
+#include "heddle/sync/detail/wait_list.hpp"
+
+#include <sched.h>
+
+#include <utility>
+
+namespace heddle::detail {
+
+void SpinLock::lock_slow() noexcept {
+  for (int spins = 0;; ++spins) {
+    if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();  // the holder may be preempted: let it run
+    }
+  }
+}
+
+std::uint64_t current_waiter_identity() noexcept {
+  if (TaskControl* t = current_task()) return t->id;
+  static std::atomic<std::uint64_t> next_thread{1};
+  thread_local const std::uint64_t identity =
+      (std::uint64_t{1} << 63) | next_thread.fetch_add(1, std::memory_order_relaxed);
+  return identity;
+}
+
+void WaitList::push_back(WaitNode* node) noexcept {
+  node->next = nullptr;
+  node->prev = tail_;
+  if (tail_) tail_->next = node; else head_ = node;
+  tail_ = node;
+  node->linked = true;
+  ++size_;
+}
+
+void WaitList::remove(WaitNode* node) noexcept {
+  if (node->prev) node->prev->next = node->next; else head_ = node->next;
+  if (node->next) node->next->prev = node->prev; else tail_ = node->prev;
+  node->prev = node->next = nullptr;
+  node->linked = false;
+  --size_;
+}
+
+WaitNode* WaitList::pop_front() noexcept {
+  WaitNode* node = head_;
+  if (node) remove(node);
+  return node;
+}
+
+Wakeup::Wakeup(Wakeup&& other) noexcept
+    : task_(std::exchange(other.task_, nullptr)),
+      parker_(std::exchange(other.parker_, nullptr)),
+      claimed_(std::exchange(other.claimed_, false)) {}
+
+Wakeup& Wakeup::operator=(Wakeup&& other) noexcept {
+  if (this != &other) {
+    run();
+    task_ = std::exchange(other.task_, nullptr);
+    parker_ = std::exchange(other.parker_, nullptr);
+    claimed_ = std::exchange(other.claimed_, false);
+  }
+  return *this;
+}
+
+void Wakeup::run() noexcept {
+  if (TaskControl* task = std::exchange(task_, nullptr)) run_claimed(task);
+  if (Parker* parker = std::exchange(parker_, nullptr)) parker->unpark();
+}
+
+Wakeup claim(WaitNode& node) noexcept {
+  Wakeup wakeup;
+  if (node.thread_parker) {
+    std::uint32_t waiting = 0;
+    if (node.thread_state.compare_exchange_strong(waiting, 1, std::memory_order_acq_rel)) {
+      wakeup.parker_ = node.thread_parker;
+      wakeup.claimed_ = true;
+    }
+    return wakeup;
+  }
+  switch (claim_task(node.resumer.control(), node.resumer.generation())) {
+    case Claim::lost:
+      break;
+    case Claim::claimed:
+      wakeup.task_ = node.resumer.control();
+      wakeup.claimed_ = true;
+      break;
+    case Claim::pending:  // still parking: its parking side runs it
+      wakeup.claimed_ = true;
+      break;
+  }
+  return wakeup;
+}
+
+void WakeBatch::add(Wakeup&& wakeup) noexcept {
+  if (TaskControl* task = std::exchange(wakeup.task_, nullptr)) {
+    task->next_deferred = tasks_;
+    tasks_ = task;
+  }
+  if (Parker* parker = std::exchange(wakeup.parker_, nullptr)) {
+    parker->next_in_batch = parkers_;
+    parkers_ = parker;
+  }
+  wakeup.claimed_ = false;
+}
+
+void WakeBatch::run() noexcept {
+  // Read each link before running: a run task may reuse the link field.
+  while (TaskControl* task = tasks_) {
+    tasks_ = task->next_deferred;
+    task->next_deferred = nullptr;
+    run_claimed(task);
+  }
+  while (Parker* parker = parkers_) {
+    parkers_ = parker->next_in_batch;
+    parker->next_in_batch = nullptr;
+    parker->unpark();
+  }
+}
+
+namespace {
+
+WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible) {
+  bool enqueued = false;
+  // Runs after the task has switched out, so a waker that finds the node can
+  // always claim it. The lock is still held from before the switch.
+  auto on_suspend = [&](const Resumer& r) {
+    node.resumer = r;
+    list.push_back(&node);
+    enqueued = true;
+    lock.unlock();
+  };
+  auto on_cancel = [&]() noexcept {
+    lock.lock();
+    if (node.linked) list.remove(&node);
+    lock.unlock();
+  };
+  const WakeReason reason = interruptible ? suspend_with_hooks(on_suspend, &on_cancel, true)
+                                          : suspend_with_hooks(on_suspend, static_cast<NoCancelHook*>(nullptr), false);
+  if (!enqueued) lock.unlock();  // cancelled before it parked: nothing was enqueued
+  finish_suspension(reason);
+  return WaitStatus::woken;
+}
+
+WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
+                          const std::chrono::steady_clock::time_point* deadline) {
+  Parker& parker = current_parker();
+  node.thread_parker = &parker;
+  node.thread_state.store(0, std::memory_order_relaxed);
+  list.push_back(&node);
+  lock.unlock();
+  for (;;) {
+    if (node.thread_state.load(std::memory_order_acquire) == 1) return WaitStatus::woken;
+    if (!deadline) {
+      parker.park(false);
+      continue;
+    }
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
+    if (parker.park_until(ns)) continue;
+    lock.lock();
+    std::uint32_t waiting = 0;
+    if (node.thread_state.compare_exchange_strong(waiting, 2, std::memory_order_acq_rel)) {
+      if (node.linked) list.remove(&node);
+      lock.unlock();
+      return WaitStatus::timed_out;
+    }
+    lock.unlock();  // claimed just before the deadline: it counts
+  }
+}
+
+}  // namespace
+
+WaitStatus wait_on(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible,
+                   const std::chrono::steady_clock::time_point* deadline) {
+  node.identity = current_waiter_identity();
+  if (current_task()) return wait_as_task(lock, list, node, interruptible);
+  return wait_as_thread(lock, list, node, deadline);
+}
+
+}  // namespace heddle::detail

@@ -1,0 +1,83 @@
+// Event between tasks: manual and automatic reset, cancellation, scale.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "heddle/heddle.hpp"
+#include "heddle/sync/event.hpp"
+
+namespace {
+
+TEST(Event, ManualResetWakesEveryWaiterAndStaysSet) {
+  heddle::Event event;
+  int woken = 0;
+  std::vector<heddle::Task<void>> tasks;
+  for (int i = 0; i < 10; ++i) tasks.push_back(heddle::spawn([&] { event.wait(); ++woken; }));
+  EXPECT_EQ(woken, 0);
+  EXPECT_EQ(event.waiters(), 10u);
+  event.set();
+  EXPECT_EQ(woken, 10);
+  EXPECT_TRUE(event.is_set());
+  event.wait();  // already set: returns at once, even on a thread
+  for (auto& t : tasks) t.join();
+}
+
+TEST(Event, AutomaticResetWakesOneWaiterPerSet) {
+  heddle::Event event(heddle::Event::Reset::automatic);
+  int woken = 0;
+  auto a = heddle::spawn([&] { event.wait(); ++woken; });
+  auto b = heddle::spawn([&] { event.wait(); ++woken; });
+  event.set();
+  EXPECT_EQ(woken, 1);
+  EXPECT_FALSE(event.is_set());
+  event.set();
+  EXPECT_EQ(woken, 2);
+  event.set();  // no waiter: stays set for the next one
+  EXPECT_TRUE(event.is_set());
+  auto c = heddle::spawn([&] { event.wait(); ++woken; });
+  EXPECT_EQ(woken, 3);
+  EXPECT_FALSE(event.is_set());
+  a.join();
+  b.join();
+  c.join();
+}
+
+TEST(Event, CancelledWaiterLeavesTheListAndTakesNothing) {
+  heddle::Event event(heddle::Event::Reset::automatic);
+  int woken = 0;
+  auto cancelled = heddle::spawn([&] { event.wait(); ++woken; });
+  auto other = heddle::spawn([&] { event.wait(); ++woken; });
+  cancelled.cancel();
+  EXPECT_EQ(event.waiters(), 1u);
+  event.set();  // must go to `other`, not be lost on the cancelled one
+  EXPECT_EQ(woken, 1);
+  EXPECT_TRUE(other.finished());
+  EXPECT_THROW(cancelled.join(), heddle::Cancelled);
+  other.join();
+}
+
+TEST(Event, WaitIsACancellationPointEvenWhenCancelledBeforeWaiting) {
+  heddle::Event event;
+  auto task = heddle::spawn([&] {
+    heddle::this_task::cancel();
+    event.wait();
+  });
+  EXPECT_THROW(task.join(), heddle::Cancelled);
+  EXPECT_EQ(event.waiters(), 0u);
+  event.set();
+}
+
+TEST(Event, MillionTasksParkedOnOneEventAllWake) {
+  constexpr int kTasks = 1'000'000;
+  heddle::StackPool pool(heddle::StackPool::Options{.stack_bytes = 8 * 1024, .guard = heddle::StackPool::Guard::never});
+  heddle::Event event;
+  long woken = 0;
+  heddle::TaskGroup group(&pool);
+  for (int i = 0; i < kTasks; ++i) group.spawn([&] { event.wait(); ++woken; });
+  EXPECT_EQ(event.waiters(), static_cast<std::size_t>(kTasks));
+  event.set();
+  EXPECT_EQ(woken, kTasks);
+  group.wait();
+}
+
+}  // namespace
