@@ -318,7 +318,7 @@ void finalize(TaskControl* t) {
   // Read before publishing "finished": a joiner that sees it may release
   // and recycle the control block at once.
   const bool in_group = t->ownership == TaskControl::Ownership::group;
-  Scheduler* scheduler = t->scheduler;
+  if (Scheduler* scheduler = t->scheduler) scheduler->task_finished(t);
   // running -> finished with the next generation (stale Resumers fail).
   const std::uint64_t before =
       t->state.fetch_add(kGenerationUnit + static_cast<std::uint64_t>(Phase::finished), acq_rel);
@@ -332,7 +332,6 @@ void finalize(TaskControl* t) {
     // (type-stable) block: at worst a spurious unpark.
     if (Parker* joiner = t->joiner.load(relaxed)) joiner->unpark();
   }
-  if (scheduler) scheduler->task_finished();
 }
 
 void after_switch(TaskControl* from) {
@@ -565,7 +564,7 @@ void start_task(TaskControl* t, void* context_top) {
   t->tsan_fiber = __tsan_create_fiber(0);
 #endif
   Scheduler* scheduler = t->scheduler;
-  if (scheduler) scheduler->task_started();
+  if (scheduler) scheduler->task_started(t);
   if (scheduler && !scheduler->on_scheduler_thread()) {
     scheduler->schedule(t);  // a task only runs on its scheduler's threads: it starts there
     return;

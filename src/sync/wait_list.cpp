@@ -2,22 +2,9 @@
 // include/heddle/sync/detail/wait_list.hpp).
 #include "heddle/sync/detail/wait_list.hpp"
 
-#include <sched.h>
-
 #include <utility>
 
 namespace heddle::detail {
-
-void SpinLock::lock_slow() noexcept {
-  for (int spins = 0;; ++spins) {
-    if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
-    if (spins < 64) {
-      __builtin_ia32_pause();
-    } else {
-      sched_yield();  // the holder may be preempted: let it run
-    }
-  }
-}
 
 std::uint64_t current_waiter_identity() noexcept {
   if (TaskControl* t = current_task()) return t->id;
@@ -73,8 +60,9 @@ void Wakeup::run() noexcept {
 Wakeup claim(WaitNode& node) noexcept {
   Wakeup wakeup;
   if (node.thread_parker) {
+    std::atomic<std::uint32_t>& state = node.shared_state ? *node.shared_state : node.thread_state;
     std::uint32_t waiting = 0;
-    if (node.thread_state.compare_exchange_strong(waiting, 1, std::memory_order_acq_rel)) {
+    if (state.compare_exchange_strong(waiting, 1, std::memory_order_acq_rel)) {
       wakeup.parker_ = node.thread_parker;
       wakeup.claimed_ = true;
     }
@@ -96,17 +84,21 @@ Wakeup claim(WaitNode& node) noexcept {
 
 void WakeBatch::add(Wakeup&& wakeup) noexcept {
   if (TaskControl* task = std::exchange(wakeup.task_, nullptr)) {
-    task->next_deferred = tasks_;
-    tasks_ = task;
+    task->next_deferred = nullptr;
+    if (tasks_tail_) tasks_tail_->next_deferred = task; else tasks_ = task;
+    tasks_tail_ = task;
   }
   if (Parker* parker = std::exchange(wakeup.parker_, nullptr)) {
-    parker->next_in_batch = parkers_;
-    parkers_ = parker;
+    parker->next_in_batch = nullptr;
+    if (parkers_tail_) parkers_tail_->next_in_batch = parker; else parkers_ = parker;
+    parkers_tail_ = parker;
   }
   wakeup.claimed_ = false;
 }
 
 void WakeBatch::run() noexcept {
+  tasks_tail_ = nullptr;
+  parkers_tail_ = nullptr;
   // Read each link before running: a run task may reuse the link field.
   while (TaskControl* task = tasks_) {
     tasks_ = task->next_deferred;
@@ -175,8 +167,16 @@ WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
 WaitStatus wait_on(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible,
                    const std::chrono::steady_clock::time_point* deadline) {
   node.identity = current_waiter_identity();
-  if (current_task()) return wait_as_task(lock, list, node, interruptible);
-  return wait_as_thread(lock, list, node, deadline);
+  const WaitStatus status = current_task() ? wait_as_task(lock, list, node, interruptible)
+                                           : wait_as_thread(lock, list, node, deadline);
+  if (status == WaitStatus::woken) {
+    // The waker claimed the node while holding `lock` and may still be
+    // handing over through it: return only after it unlocked. (It held the
+    // lock before its claim, which we have seen, so we cannot get it first.)
+    lock.lock();
+    lock.unlock();
+  }
+  return status;
 }
 
 }  // namespace heddle::detail

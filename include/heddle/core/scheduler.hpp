@@ -27,9 +27,11 @@ class Scheduler {
   virtual void schedule(detail::TaskControl* claimed) noexcept = 0;
   // True on a thread that runs this scheduler's tasks.
   virtual bool on_scheduler_thread() const noexcept = 0;
-  // Bookkeeping for "run until no task is left".
-  virtual void task_started() noexcept {}
-  virtual void task_finished() noexcept {}
+  // Bookkeeping for "run until no task is left" and for cancelling every
+  // task at shutdown. task_finished is called before the task is published
+  // as finished, while its control block still belongs to it.
+  virtual void task_started(detail::TaskControl*) noexcept {}
+  virtual void task_finished(detail::TaskControl*) noexcept {}
 
  protected:
   ~Scheduler() = default;

@@ -152,6 +152,10 @@ struct TaskControl {
 
   // Deferred inline wake-ups (see wake_inline) and the free list.
   TaskControl* next_deferred = nullptr;
+  // A scheduler's run queue, and its list of live tasks.
+  TaskControl* next_runnable = nullptr;
+  TaskControl* scheduler_prev = nullptr;
+  TaskControl* scheduler_next = nullptr;
   TaskControl* next_free = nullptr;
 
   // Sanitizers.

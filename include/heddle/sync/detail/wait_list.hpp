@@ -1,7 +1,7 @@
 // heddle sync (internal): the wait list every primitive is built on.
 //
-// Owns: SpinLock (each primitive's short internal lock), WaitNode (one
-// waiter, task or thread, living on the waiter's own stack), WaitList (an
+// Owns: WaitNode (one waiter, task or thread, living on the waiter's own
+// stack), WaitList (an
 // intrusive FIFO of nodes, guarded by the primitive's lock), claims and
 // wake-up batches.
 //
@@ -17,8 +17,11 @@
 // A claim decides, once, between the waker and a cancellation (tasks: the
 // Resumer's CAS; threads: the node's state word), so a value is never both
 // handed over and kept, and a waiter never takes something after leaving.
-// After a claim the waker may touch the node only until it unlocks: a
-// claimed waiter may return as soon as it sees it was claimed.
+// After a claim the waker may touch the node only until it unlocks; wait_on
+// returns only once the claiming waker has unlocked (a claimed waiter may
+// see its claim before the hand-over is written: a thread's early look at
+// its state word, or a task claimed while still parking, which its parking
+// side runs at once), so a hand-over under the lock is always complete.
 #pragma once
 
 #include <atomic>
@@ -26,26 +29,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "heddle/core/detail/spin_lock.hpp"
 #include "heddle/core/suspend.hpp"
 
 namespace heddle::detail {
-
-// Test-and-test-and-set with a bounded spin, then yielding the thread.
-class SpinLock {
- public:
-  void lock() noexcept {
-    if (!locked_.exchange(true, std::memory_order_acquire)) return;
-    lock_slow();
-  }
-  bool try_lock() noexcept {
-    return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
-  }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
- private:
-  void lock_slow() noexcept;
-  std::atomic<bool> locked_{false};
-};
 
 // Identifies who holds a lock-like primitive: a task id, or a thread's id
 // with the top bit set (tasks and threads never collide).
@@ -58,6 +45,10 @@ struct WaitNode {
   Resumer resumer;                              // a task waiter
   Parker* thread_parker = nullptr;              // a thread waiter
   std::atomic<std::uint32_t> thread_state{0};   // threads: 0 waiting, 1 claimed, 2 withdrawn
+  // Threads: when set, claim() decides on this word instead of thread_state.
+  // One thread waiting on several lists at once (a channel select) points
+  // all its nodes at one word, so exactly one of them can be claimed.
+  std::atomic<std::uint32_t>* shared_state = nullptr;
   std::uint64_t identity = 0;                   // who waits (current_waiter_identity)
   // Free for the primitive: what is asked for and what is handed over.
   void* payload = nullptr;
@@ -120,8 +111,11 @@ class WakeBatch {
   void run() noexcept;
 
  private:
+  // FIFO lists, so that waiters are woken in the order they were claimed.
   TaskControl* tasks_ = nullptr;
+  TaskControl* tasks_tail_ = nullptr;
   Parker* parkers_ = nullptr;
+  Parker* parkers_tail_ = nullptr;
 };
 
 enum class WaitStatus : std::uint8_t { woken, timed_out };

@@ -1,0 +1,105 @@
+// heddle sched: Loop, a single-threaded scheduler with timers.
+//
+// Owns: a run queue of claimed tasks, a timer queue, and a cross-thread
+// wake-up (an eventfd) so that other threads can hand it work. Tasks spawned
+// on the loop's thread stay eager: spawn runs the child at once. A task
+// woken from anywhere is queued here and runs on the loop's thread, never
+// on two threads at once.
+//
+// Cross-thread protocol (remote queue and sleep):
+//   other thread: push the claimed task on remote_ (lock-free stack), then
+//                 if sleeping_ was true, clear it and write the eventfd.
+//   loop thread:  set sleeping_, re-check remote_ and the local queue, then
+//                 block in ppoll on the eventfd until the next timer; clear
+//                 sleeping_ on waking. A push after the re-check sees
+//                 sleeping_ set and writes the eventfd, so no wake-up is lost.
+//
+// run() returns when no task of the loop is alive and no timer is armed, or
+// after stop(). Destroying a Loop cancels its live tasks and runs them until
+// they have unwound.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <thread>
+
+#include "heddle/core/detail/spin_lock.hpp"
+#include "heddle/core/scheduler.hpp"
+#include "heddle/core/task.hpp"
+#include "heddle/sched/detail/timer_queue.hpp"
+
+namespace heddle {
+
+class Loop final : public Scheduler {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // The loop belongs to the calling thread until run() is called (then to
+  // the thread running it).
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Spawns f as a task of this loop: at once when called on the loop's
+  // thread (eager), otherwise queued to start on the loop's thread.
+  template <class F>
+  auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
+    options.scheduler = this;
+    return heddle::spawn(std::forward<F>(f), options, site);
+  }
+
+  // Runs the loop's tasks and timers on the calling thread until none is
+  // left, or until stop(). Throws std::logic_error if already running.
+  void run();
+  // Makes run() return after the task it is running (callable from any
+  // thread and from the loop's own tasks).
+  void stop() noexcept;
+
+  // The loop whose task is running, or whose thread this is; null otherwise.
+  static Loop* current() noexcept;
+
+  std::size_t live_tasks() const noexcept { return live_.load(std::memory_order_acquire); }
+  std::size_t armed_timers() const noexcept { return timers_.size(); }
+
+  // Scheduler.
+  void schedule(detail::TaskControl* claimed) noexcept override;
+  bool on_scheduler_thread() const noexcept override {
+    return std::this_thread::get_id() == owner_.load(std::memory_order_relaxed);
+  }
+  void task_started(detail::TaskControl* task) noexcept override;
+  void task_finished(detail::TaskControl* task) noexcept override;
+
+  // Internal (time.hpp): arms a timer on this loop, waking the loop if the
+  // timer became the earliest.
+  void arm_timer(detail::TimerEntry* entry);
+  bool cancel_timer(detail::TimerEntry* entry) noexcept { return timers_.cancel(entry); }
+  detail::TimerQueue& timer_queue() noexcept { return timers_; }
+
+ private:
+  void push_local(detail::TaskControl* task) noexcept;
+  detail::TaskControl* pop_local() noexcept;
+  void take_remote() noexcept;
+  void sleep_until_work(Clock::time_point deadline);
+  void notify() noexcept;
+  void cancel_all_and_drain();
+
+  std::atomic<std::thread::id> owner_;
+  int wake_fd_ = -1;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<std::size_t> live_{0};
+  // Local run queue: only the loop's thread touches it.
+  detail::TaskControl* local_head_ = nullptr;
+  detail::TaskControl* local_tail_ = nullptr;
+  // Remote queue: a lock-free stack pushed by other threads, linked by next_runnable.
+  std::atomic<detail::TaskControl*> remote_{nullptr};
+  // Every live task of the loop, for cancelling them at destruction.
+  detail::SpinLock tasks_lock_;
+  detail::TaskControl* tasks_head_ = nullptr;
+  detail::TimerQueue timers_;
+};
+
+}  // namespace heddle

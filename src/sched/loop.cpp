@@ -1,0 +1,214 @@
+// heddle sched: Loop (protocol in include/heddle/sched/loop.hpp).
+#include "heddle/sched/loop.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <stdexcept>
+#include <system_error>
+
+namespace heddle {
+
+namespace {
+thread_local Loop* t_running_loop = nullptr;
+}
+
+Loop::Loop() : owner_(std::this_thread::get_id()) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "heddle::Loop: eventfd");
+}
+
+Loop::~Loop() {
+  if (live_.load(std::memory_order_acquire) != 0) cancel_all_and_drain();
+  ::close(wake_fd_);
+}
+
+Loop* Loop::current() noexcept {
+  if (detail::TaskControl* task = detail::current_task()) {
+    // Only a Loop is a scheduler in this layer so far; others would answer null.
+    return dynamic_cast<Loop*>(task->scheduler);
+  }
+  return t_running_loop;
+}
+
+void Loop::push_local(detail::TaskControl* task) noexcept {
+  task->next_runnable = nullptr;
+  if (local_tail_) local_tail_->next_runnable = task; else local_head_ = task;
+  local_tail_ = task;
+}
+
+detail::TaskControl* Loop::pop_local() noexcept {
+  detail::TaskControl* task = local_head_;
+  if (task) {
+    local_head_ = task->next_runnable;
+    if (!local_head_) local_tail_ = nullptr;
+    task->next_runnable = nullptr;
+  }
+  return task;
+}
+
+void Loop::take_remote() noexcept {
+  detail::TaskControl* lifo = remote_.exchange(nullptr, std::memory_order_acquire);
+  detail::TaskControl* fifo = nullptr;
+  while (lifo) {
+    detail::TaskControl* next = lifo->next_runnable;
+    lifo->next_runnable = fifo;
+    fifo = lifo;
+    lifo = next;
+  }
+  while (fifo) {
+    detail::TaskControl* next = fifo->next_runnable;
+    push_local(fifo);
+    fifo = next;
+  }
+}
+
+void Loop::notify() noexcept {
+  if (sleeping_.exchange(false, std::memory_order_acq_rel)) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t written = ::write(wake_fd_, &one, sizeof one);
+  }
+}
+
+void Loop::schedule(detail::TaskControl* claimed) noexcept {
+  if (on_scheduler_thread()) {
+    push_local(claimed);
+    return;
+  }
+  detail::TaskControl* head = remote_.load(std::memory_order_relaxed);
+  do {
+    claimed->next_runnable = head;
+  } while (!remote_.compare_exchange_weak(head, claimed, std::memory_order_release, std::memory_order_relaxed));
+  notify();
+}
+
+void Loop::task_started(detail::TaskControl* task) noexcept {
+  live_.fetch_add(1, std::memory_order_acq_rel);
+  tasks_lock_.lock();
+  task->scheduler_prev = nullptr;
+  task->scheduler_next = tasks_head_;
+  if (tasks_head_) tasks_head_->scheduler_prev = task;
+  tasks_head_ = task;
+  tasks_lock_.unlock();
+}
+
+void Loop::task_finished(detail::TaskControl* task) noexcept {
+  tasks_lock_.lock();
+  if (task->scheduler_prev) task->scheduler_prev->scheduler_next = task->scheduler_next;
+  else tasks_head_ = task->scheduler_next;
+  if (task->scheduler_next) task->scheduler_next->scheduler_prev = task->scheduler_prev;
+  task->scheduler_prev = task->scheduler_next = nullptr;
+  tasks_lock_.unlock();
+  if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) notify();  // run() may be waiting for the last one
+}
+
+void Loop::arm_timer(detail::TimerEntry* entry) {
+  if (timers_.arm(entry) && !on_scheduler_thread()) notify();  // an earlier deadline than the loop sleeps for
+}
+
+void Loop::stop() noexcept {
+  stop_requested_.store(true, std::memory_order_release);
+  sleeping_.store(true, std::memory_order_relaxed);
+  notify();
+}
+
+void Loop::sleep_until_work(Clock::time_point deadline) {
+  sleeping_.store(true, std::memory_order_seq_cst);
+  // Re-check after announcing the sleep: a push from now on writes the eventfd.
+  if (remote_.load(std::memory_order_seq_cst) || stop_requested_.load(std::memory_order_acquire) ||
+      live_.load(std::memory_order_acquire) == 0) {
+    sleeping_.store(false, std::memory_order_relaxed);
+    return;
+  }
+  pollfd fd{wake_fd_, POLLIN, 0};
+  timespec timeout{};
+  timespec* timeout_pointer = nullptr;
+  if (deadline != Clock::time_point::max()) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
+    const long long ns = left > 0 ? left : 0;
+    timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    timeout_pointer = &timeout;
+  }
+  const int ready = ::ppoll(&fd, 1, timeout_pointer, nullptr);
+  if (ready > 0) {
+    std::uint64_t count;
+    [[maybe_unused]] ssize_t got = ::read(wake_fd_, &count, sizeof count);
+  } else if (ready < 0 && errno != EINTR) {
+    throw std::system_error(errno, std::generic_category(), "heddle::Loop: ppoll");
+  }
+  sleeping_.store(false, std::memory_order_relaxed);
+}
+
+void Loop::run() {
+  if (running_.exchange(true, std::memory_order_acq_rel)) {
+    throw std::logic_error("heddle::Loop::run: the loop is already running");
+  }
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  Loop* previous_loop = std::exchange(t_running_loop, this);
+  Scheduler* previous_scheduler = detail::thread_scheduler();
+  detail::set_thread_scheduler(this);
+  struct Restore {
+    Loop* loop;
+    Loop* previous_loop;
+    Scheduler* previous_scheduler;
+    ~Restore() {
+      detail::set_thread_scheduler(previous_scheduler);
+      t_running_loop = previous_loop;
+      loop->running_.store(false, std::memory_order_release);
+    }
+  } restore{this, previous_loop, previous_scheduler};
+  stop_requested_.store(false, std::memory_order_release);
+
+  for (;;) {
+    take_remote();
+    const detail::FiredTimers fired = timers_.fire_expired(Clock::now());
+    for (detail::TaskControl* task = fired.tasks; task;) {
+      detail::TaskControl* next = task->next_runnable;
+      push_local(task);
+      task = next;
+    }
+    detail::run_timer_callbacks(fired.callbacks);
+    // Run what is runnable now; tasks woken meanwhile wait for the next turn,
+    // so timers and remote work are not starved by a busy queue.
+    detail::TaskControl* last = local_tail_;
+    while (detail::TaskControl* task = pop_local()) {
+      detail::run_claimed_here(task);
+      if (task == last || stop_requested_.load(std::memory_order_acquire)) break;
+    }
+    if (stop_requested_.load(std::memory_order_acquire)) return;
+    if (local_head_) continue;
+    if (live_.load(std::memory_order_acquire) == 0 && timers_.size() == 0 &&
+        !remote_.load(std::memory_order_acquire)) {
+      return;
+    }
+    sleep_until_work(timers_.next_deadline());
+  }
+}
+
+void Loop::cancel_all_and_drain() {
+  // Cancel every live task (each is queued on this loop as it is woken),
+  // then run the loop until they have all unwound.
+  for (;;) {
+    tasks_lock_.lock();
+    detail::TaskControl* task = tasks_head_;
+    bool found = false;
+    while (task) {
+      const std::uint64_t state = task->state.load(std::memory_order_acquire);
+      if (!(state & detail::kCancelRequested)) {
+        found = true;
+        break;
+      }
+      task = task->scheduler_next;
+    }
+    tasks_lock_.unlock();
+    if (!found) break;
+    detail::request_cancel(task);  // may queue it here; never runs it inline on this loop's thread
+  }
+  if (live_.load(std::memory_order_acquire) != 0 && !running_.load(std::memory_order_acquire)) run();
+}
+
+}  // namespace heddle

@@ -1,0 +1,135 @@
+// Loop: eager spawn, run-until-empty, stop, queued wake-ups, destruction.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "heddle/heddle.hpp"
+#include "heddle/sched/loop.hpp"
+#include "heddle/sync/event.hpp"
+
+namespace {
+
+TEST(Loop, RunWithNothingToDoReturnsAtOnce) {
+  heddle::Loop loop;
+  loop.run();
+  EXPECT_EQ(loop.live_tasks(), 0u);
+}
+
+TEST(Loop, SpawnOnTheLoopsThreadIsEager) {
+  heddle::Loop loop;
+  std::vector<std::string> log;
+  auto task = loop.spawn([&] {
+    log.push_back("child runs");
+    heddle::this_task::yield();  // queued on the loop: resumes when the loop runs
+    log.push_back("child resumed");
+  });
+  log.push_back("spawn returned");
+  EXPECT_EQ(loop.live_tasks(), 1u);
+  loop.run();
+  EXPECT_EQ(log, (std::vector<std::string>{"child runs", "spawn returned", "child resumed"}));
+  EXPECT_TRUE(task.finished());
+  task.join();
+}
+
+TEST(Loop, ChildrenOfLoopTasksBelongToTheLoop) {
+  heddle::Loop loop;
+  heddle::Loop* seen = nullptr;
+  auto task = loop.spawn([&] {
+    auto child = heddle::spawn([&] { seen = heddle::Loop::current(); });
+    child.join();
+  });
+  loop.run();
+  EXPECT_EQ(seen, &loop);
+  task.join();
+}
+
+TEST(Loop, WakesGoThroughTheRunQueueInOrder) {
+  heddle::Loop loop;
+  heddle::Event event;
+  std::vector<int> order;
+  std::vector<heddle::Task<void>> tasks;
+  for (int i = 0; i < 5; ++i) {
+    tasks.push_back(loop.spawn([&, i] {
+      event.wait();
+      order.push_back(i);
+    }));
+  }
+  auto setter = loop.spawn([&] {
+    event.set();           // queues all five; none runs inside set()
+    order.push_back(-1);   // so the setter goes on first
+  });
+  loop.run();
+  EXPECT_EQ(order, (std::vector<int>{-1, 0, 1, 2, 3, 4}));
+  for (auto& t : tasks) t.join();
+  setter.join();
+}
+
+TEST(Loop, YieldLetsOtherTasksRun) {
+  heddle::Loop loop;
+  std::string trace;
+  auto a = loop.spawn([&] {
+    for (int i = 0; i < 3; ++i) {
+      trace += 'a';
+      heddle::this_task::yield();
+    }
+  });
+  auto b = loop.spawn([&] {
+    for (int i = 0; i < 3; ++i) {
+      trace += 'b';
+      heddle::this_task::yield();
+    }
+  });
+  loop.run();
+  EXPECT_EQ(trace, "ababab");
+  a.join();
+  b.join();
+}
+
+TEST(Loop, StopFromATaskEndsRun) {
+  heddle::Loop loop;
+  heddle::Event never;
+  auto blocked = loop.spawn([&] { never.wait(); });
+  auto stopper = loop.spawn([&] {
+    heddle::this_task::yield();
+    loop.stop();
+  });
+  loop.run();  // returns although `blocked` is still parked
+  EXPECT_EQ(loop.live_tasks(), 1u);
+  EXPECT_TRUE(stopper.finished());
+  stopper.join();
+  blocked.cancel();  // queued on the loop ...
+  loop.run();        // ... and unwound when it runs
+  EXPECT_THROW(blocked.join(), heddle::Cancelled);
+}
+
+TEST(Loop, DestroyingALoopCancelsItsLiveTasks) {
+  bool unwound = false;
+  heddle::Event never;
+  heddle::Task<void> task;
+  {
+    heddle::Loop loop;
+    task = loop.spawn([&] {
+      struct Guard {
+        bool& flag;
+        ~Guard() { flag = true; }
+      } guard{unwound};
+      never.wait();
+    });
+  }
+  EXPECT_TRUE(unwound);
+  EXPECT_TRUE(task.finished());
+  EXPECT_THROW(task.join(), heddle::Cancelled);
+}
+
+TEST(Loop, RunTwiceAtOnceIsRejected) {
+  heddle::Loop loop;
+  auto task = loop.spawn([&] {
+    heddle::this_task::yield();
+    EXPECT_THROW(loop.run(), std::logic_error);
+  });
+  loop.run();
+  task.join();
+}
+
+}  // namespace
