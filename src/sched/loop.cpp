@@ -14,6 +14,8 @@ namespace heddle {
 
 namespace {
 thread_local Loop* t_running_loop = nullptr;
+// Tasks run between two looks at the clock and the remote queue.
+constexpr int kBatch = 64;
 }
 
 Loop::Loop() : owner_(std::this_thread::get_id()) {
@@ -164,20 +166,23 @@ void Loop::run() {
   stop_requested_.store(false, std::memory_order_release);
 
   for (;;) {
-    take_remote();
-    const detail::FiredTimers fired = timers_.fire_expired(Clock::now());
-    for (detail::TaskControl* task = fired.tasks; task;) {
-      detail::TaskControl* next = task->next_runnable;
-      push_local(task);
-      task = next;
+    if (remote_.load(std::memory_order_relaxed)) take_remote();
+    if (!timers_.maybe_empty()) {
+      const detail::FiredTimers fired = timers_.fire_expired(Clock::now());
+      for (detail::TaskControl* task = fired.tasks; task;) {
+        detail::TaskControl* next = task->next_runnable;
+        push_local(task);
+        task = next;
+      }
+      detail::run_timer_callbacks(fired.callbacks);
     }
-    detail::run_timer_callbacks(fired.callbacks);
-    // Run what is runnable now; tasks woken meanwhile wait for the next turn,
-    // so timers and remote work are not starved by a busy queue.
-    detail::TaskControl* last = local_tail_;
-    while (detail::TaskControl* task = pop_local()) {
+    // Run a batch of queued tasks, those woken meanwhile included; then
+    // look at timers and remote work again, so neither is starved.
+    for (int ran = 0; ran < kBatch; ++ran) {
+      detail::TaskControl* task = pop_local();
+      if (!task) break;
       detail::run_claimed_here(task);
-      if (task == last || stop_requested_.load(std::memory_order_acquire)) break;
+      if (stop_requested_.load(std::memory_order_relaxed)) break;
     }
     if (stop_requested_.load(std::memory_order_acquire)) return;
     if (local_head_) continue;

@@ -67,6 +67,7 @@ bool TimerQueue::arm(TimerEntry* entry) {
   entry->sequence = next_sequence_++;
   if (entry->callback) entry->callback_state.store(TimerEntry::armed, std::memory_order_relaxed);
   sift_up(heap_.size() - 1);
+  armed_.store(heap_.size(), std::memory_order_relaxed);
   const bool earliest = entry->index == 0;
   lock_.unlock();
   return earliest;
@@ -81,6 +82,7 @@ bool TimerQueue::cancel(TimerEntry* entry) noexcept {
   const bool queued = entry->queued();
   if (queued) {
     remove_at(entry->index);
+    armed_.store(heap_.size(), std::memory_order_relaxed);
     entry->callback_state.store(TimerEntry::idle, std::memory_order_relaxed);
   }
   lock_.unlock();
@@ -124,6 +126,7 @@ FiredTimers TimerQueue::fire_expired(Clock::time_point now) noexcept {
       task_tail = task;
     }
   }
+  armed_.store(heap_.size(), std::memory_order_relaxed);
   lock_.unlock();
   return fired;
 }

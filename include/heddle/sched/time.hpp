@@ -42,7 +42,8 @@ void sleep_for(Clock::duration duration);
 // A one-shot callback at a deadline. The callback runs on the thread that
 // owns the timer queue (the Loop's thread; the timer thread for callers with
 // no Loop). cancel() and the destructor wait for a callback that is running
-// right now, so the Timer may be destroyed as soon as they return.
+// right now, so the Timer may be destroyed as soon as they return. A Timer
+// armed on a Loop must not outlive that Loop.
 class Timer {
  public:
   using Callback = void (*)(void* context);

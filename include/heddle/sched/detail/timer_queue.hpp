@@ -77,6 +77,8 @@ class TimerQueue {
   // The earliest deadline, or Clock::time_point::max() when empty.
   Clock::time_point next_deadline() const noexcept;
   std::size_t size() const noexcept;
+  // Racy but cheap: lets the owner skip reading the clock when nothing is armed.
+  bool maybe_empty() const noexcept { return armed_.load(std::memory_order_relaxed) == 0; }
 
  private:
   bool earlier(const TimerEntry* a, const TimerEntry* b) const noexcept {
@@ -92,6 +94,7 @@ class TimerQueue {
 
   mutable SpinLock lock_;
   std::vector<TimerEntry*> heap_;
+  std::atomic<std::size_t> armed_{0};  // heap_.size(), readable without the lock
   std::uint64_t next_sequence_ = 0;
 };
 
