@@ -190,14 +190,17 @@ void after_switch(TaskControl* from);
 
 // Switches from the running context into `t`, which the caller has claimed
 // (its phase is running). Returns when `t` switches out again, then finishes
-// whatever that switch asked for (park hooks, or completion).
-__attribute__((always_inline)) inline void enter(TaskControl* t) {
+// whatever that switch asked for (park hooks, or completion). `dispatched`:
+// entered by its scheduler's dispatcher (so it may hand over to the next
+// runnable task directly when it stops).
+__attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched) {
   ThreadState& ts = thread_state();
   if (!ts.initialized) init_thread(ts);
   TaskControl* self = t_current;
   void** save = self ? &self->saved_sp : &ts.base_sp;
   t->return_slot = save;
   t->resumed_from = self;
+  t->dispatched = dispatched;
   t_current = t;
 #if HEDDLE_ASAN
   void* fake_stack = nullptr;
@@ -213,26 +216,50 @@ __attribute__((always_inline)) inline void enter(TaskControl* t) {
   if (message) after_switch(static_cast<TaskControl*>(message));
 }
 
-// Switches from the running task `t` back to whoever resumed it. Returns
-// when `t` is resumed (never, when it is exiting).
+// Switches the running task `t` out: to the next runnable task of its
+// scheduler when it was dispatched and one is ready (the next task inherits
+// t's way back to the dispatcher), otherwise back to whoever resumed it.
+// Either way the receiver finishes what t's switch asked for (after_switch).
+// Returns when `t` is resumed (never, when it is exiting), after finishing
+// what the switch into it asked for.
 __attribute__((always_inline)) inline void leave(TaskControl* t) {
+  TaskControl* next = nullptr;
+  if (t->dispatched && t->scheduler) next = t->scheduler->take_next_here();
+  void* target_sp;
+#if HEDDLE_ASAN || HEDDLE_TSAN
   ThreadState& ts = thread_state();
-  TaskControl* back = t->resumed_from;
-  t_current = back;
+#endif
+  if (next) {
+    next->return_slot = t->return_slot;
+    next->resumed_from = t->resumed_from;
+    next->dispatched = true;
+    t_current = next;
+    target_sp = next->saved_sp;
 #if HEDDLE_ASAN
-  const void* bottom = back ? static_cast<const void*>(back->stack.low) : ts.stack_bottom;
-  std::size_t size = back ? back->stack.size : ts.stack_size;
-  __sanitizer_start_switch_fiber(t->exiting ? nullptr : &t->asan_fake_stack, bottom, size);
+    __sanitizer_start_switch_fiber(t->exiting ? nullptr : &t->asan_fake_stack, next->stack.low, next->stack.size);
 #endif
 #if HEDDLE_TSAN
-  __tsan_switch_to_fiber(back ? back->tsan_fiber : ts.tsan_fiber, 0);
-#else
-  (void)ts;
+    __tsan_switch_to_fiber(next->tsan_fiber, 0);
 #endif
-  arch::switch_context(&t->saved_sp, *t->return_slot, t);
+  } else {
+    TaskControl* back = t->resumed_from;
+    t_current = back;
+    target_sp = *t->return_slot;
+#if HEDDLE_ASAN
+    const void* bottom = back ? static_cast<const void*>(back->stack.low) : ts.stack_bottom;
+    std::size_t size = back ? back->stack.size : ts.stack_size;
+    __sanitizer_start_switch_fiber(t->exiting ? nullptr : &t->asan_fake_stack, bottom, size);
+#endif
+#if HEDDLE_TSAN
+    __tsan_switch_to_fiber(back ? back->tsan_fiber : ts.tsan_fiber, 0);
+#endif
+  }
+  void* message = arch::switch_context(&t->saved_sp, target_sp, t);
 #if HEDDLE_ASAN
   __sanitizer_finish_switch_fiber(t->asan_fake_stack, nullptr, nullptr);
 #endif
+  // Resumed by a task that handed over to this one directly.
+  if (message) after_switch(static_cast<TaskControl*>(message));
 }
 
 void drain_deferred(ThreadState& ts) {
@@ -240,12 +267,13 @@ void drain_deferred(ThreadState& ts) {
     ts.deferred_head = t->next_deferred;
     if (!ts.deferred_head) ts.deferred_tail = nullptr;
     t->next_deferred = nullptr;
-    enter(t);
+    enter(t, false);
   }
 }
 
-// Runs a claimed task now, on this thread (the no-scheduler wake policy).
-void wake_inline(TaskControl* t) {
+// Runs a claimed task now, on this thread (the no-scheduler wake policy,
+// and a dispatcher's run).
+void wake_inline(TaskControl* t, bool dispatched = false) {
   ThreadState& ts = thread_state();
   if (ts.wake_depth >= kMaxInlineWakeDepth) {
     t->next_deferred = nullptr;
@@ -254,7 +282,7 @@ void wake_inline(TaskControl* t) {
     return;
   }
   ++ts.wake_depth;
-  enter(t);
+  enter(t, dispatched);
   if (ts.wake_depth == 1) drain_deferred(ts);
   --ts.wake_depth;
 }
@@ -337,6 +365,10 @@ void finalize(TaskControl* t) {
 void after_switch(TaskControl* from) {
   if (from->exiting) {
     finalize(from);
+  } else if (from->yielding) {
+    from->yielding = false;  // still running: it only goes back on its scheduler's queue
+    from->wake_reason = WakeReason::resumed;
+    run_claimed(from);
   } else {
     complete_park(from);
   }
@@ -353,11 +385,13 @@ void report_swallowed_cancel(TaskControl* t) noexcept {
 #endif
 }
 
-[[noreturn]] void task_entry(void* /*transfer*/, void* argument) noexcept {
+[[noreturn]] void task_entry(void* transfer, void* argument) noexcept {
   auto* t = static_cast<TaskControl*>(argument);
 #if HEDDLE_ASAN
   __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
+  // Started by a task that handed over to this one directly.
+  if (transfer) after_switch(static_cast<TaskControl*>(transfer));
   t->frame->run();
   if (t->cancel_delivered && !t->frame->error) report_swallowed_cancel(t);
   t->exiting = true;
@@ -569,7 +603,7 @@ void start_task(TaskControl* t, void* context_top) {
     scheduler->schedule(t);  // a task only runs on its scheduler's threads: it starts there
     return;
   }
-  enter(t);
+  enter(t, false);
 }
 
 void release_task(TaskControl* t) noexcept {
@@ -667,7 +701,7 @@ void run_claimed(TaskControl* t) noexcept {
   }
 }
 
-void run_claimed_here(TaskControl* t) noexcept { wake_inline(t); }
+void run_claimed_here(TaskControl* t) noexcept { wake_inline(t, true); }
 
 Scheduler* thread_scheduler() noexcept { return thread_state().scheduler; }
 void set_thread_scheduler(Scheduler* scheduler) noexcept { thread_state().scheduler = scheduler; }
@@ -710,6 +744,9 @@ void detach_task(TaskControl* t) noexcept {
 
 [[noreturn]] void throw_cancelled() { throw Cancelled{}; }
 
+void check_stack_canary(TaskControl* t) noexcept { check_canary(t); }
+void leave_running_task(TaskControl* t) { leave(t); }
+
 void rethrow_hook_error() {
   TaskControl* t = t_current;
   std::exception_ptr error = std::move(t->hook_error);
@@ -748,9 +785,23 @@ bool cancel_requested() noexcept {
   return t && (t->state.load(std::memory_order_acquire) & detail::kCancelRequested);
 }
 void yield() {
-  // Under a scheduler the wake queues the task behind those already
-  // runnable; with none, it runs again at once.
-  suspend([](const Resumer& r) { r.wake(); });
+  detail::TaskControl* t = detail::current_task();
+  if (!t) throw std::logic_error("heddle::this_task::yield: called outside a task (on a thread's own stack)");
+  if (t->state.load(std::memory_order_acquire) & detail::kCancelRequested) {
+    t->cancel_delivered = true;
+    detail::throw_cancelled();
+  }
+  if (!t->scheduler) return;  // nothing else could run: a cancellation point only
+  // Back on the scheduler's queue behind what is runnable, with no park
+  // protocol: the task stays "running" and whoever receives the switch
+  // requeues it (after_switch).
+  t->yielding = true;
+  detail::check_stack_canary(t);
+  detail::leave_running_task(t);
+  if (t->state.load(std::memory_order_acquire) & detail::kCancelRequested) {
+    t->cancel_delivered = true;
+    detail::throw_cancelled();
+  }
 }
 
 }  // namespace this_task

@@ -18,7 +18,7 @@ thread_local Loop* t_running_loop = nullptr;
 constexpr int kBatch = 64;
 }
 
-Loop::Loop() : owner_(std::this_thread::get_id()) {
+Loop::Loop() : owner_(detail::this_thread_marker()) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "heddle::Loop: eventfd");
 }
@@ -87,6 +87,17 @@ void Loop::schedule(detail::TaskControl* claimed) noexcept {
   notify();
 }
 
+detail::TaskControl* Loop::take_next_here() noexcept {
+  // A budget per turn, so that a ping-pong of direct hand-overs still lets
+  // the loop look at its timers and remote queue.
+  if (direct_budget_ <= 0 || !local_head_ || stop_requested_.load(std::memory_order_relaxed) ||
+      !on_scheduler_thread()) {
+    return nullptr;
+  }
+  --direct_budget_;
+  return pop_local();
+}
+
 void Loop::task_started(detail::TaskControl* task) noexcept {
   live_.fetch_add(1, std::memory_order_acq_rel);
   tasks_lock_.lock();
@@ -149,7 +160,7 @@ void Loop::run() {
   if (running_.exchange(true, std::memory_order_acq_rel)) {
     throw std::logic_error("heddle::Loop::run: the loop is already running");
   }
-  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  owner_.store(detail::this_thread_marker(), std::memory_order_relaxed);
   Loop* previous_loop = std::exchange(t_running_loop, this);
   Scheduler* previous_scheduler = detail::thread_scheduler();
   detail::set_thread_scheduler(this);
@@ -178,6 +189,7 @@ void Loop::run() {
     }
     // Run a batch of queued tasks, those woken meanwhile included; then
     // look at timers and remote work again, so neither is starved.
+    direct_budget_ = kBatch;
     for (int ran = 0; ran < kBatch; ++ran) {
       detail::TaskControl* task = pop_local();
       if (!task) break;

@@ -27,6 +27,11 @@ class Scheduler {
   virtual void schedule(detail::TaskControl* claimed) noexcept = 0;
   // True on a thread that runs this scheduler's tasks.
   virtual bool on_scheduler_thread() const noexcept = 0;
+  // Called on this scheduler's thread when a task it dispatched stops
+  // (parks, yields or finishes): returns a claimed task to switch to
+  // directly, saving the trip through the dispatcher, or null to return to
+  // the dispatcher. The returned task counts as dispatched too.
+  virtual detail::TaskControl* take_next_here() noexcept { return nullptr; }
   // Bookkeeping for "run until no task is left" and for cancelling every
   // task at shutdown. task_finished is called before the task is published
   // as finished, while its control block still belongs to it.

@@ -31,6 +31,14 @@
 
 namespace heddle {
 
+namespace detail {
+// A distinct address per thread, cheaper to compare than pthread_self().
+inline const void* this_thread_marker() noexcept {
+  static thread_local const char marker = 0;
+  return &marker;
+}
+}  // namespace detail
+
 class Loop final : public Scheduler {
  public:
   using Clock = std::chrono::steady_clock;
@@ -66,8 +74,9 @@ class Loop final : public Scheduler {
   // Scheduler.
   void schedule(detail::TaskControl* claimed) noexcept override;
   bool on_scheduler_thread() const noexcept override {
-    return std::this_thread::get_id() == owner_.load(std::memory_order_relaxed);
+    return owner_.load(std::memory_order_relaxed) == detail::this_thread_marker();
   }
+  detail::TaskControl* take_next_here() noexcept override;
   void task_started(detail::TaskControl* task) noexcept override;
   void task_finished(detail::TaskControl* task) noexcept override;
 
@@ -85,12 +94,13 @@ class Loop final : public Scheduler {
   void notify() noexcept;
   void cancel_all_and_drain();
 
-  std::atomic<std::thread::id> owner_;
+  std::atomic<const void*> owner_;  // detail::this_thread_marker() of the loop's thread
   int wake_fd_ = -1;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<std::size_t> live_{0};
+  int direct_budget_ = 0;  // direct task-to-task hand-overs left in this turn
   // Local run queue: only the loop's thread touches it.
   detail::TaskControl* local_head_ = nullptr;
   detail::TaskControl* local_tail_ = nullptr;

@@ -116,6 +116,8 @@ struct TaskControl {
   void* hook_context = nullptr;
   std::atomic<bool> interruptible{true};
   bool exiting = false;          // the last switch out: finish, not park
+  bool yielding = false;         // switching out to be requeued on its scheduler (this_task::yield)
+  bool dispatched = false;       // entered by its scheduler's dispatcher, not inline by another context
   bool cancel_delivered = false; // a suspension has reported cancellation to the task
   WakeReason wake_reason = WakeReason::resumed;
   std::exception_ptr hook_error;
@@ -193,6 +195,11 @@ Claim claim_task(TaskControl* task, std::uint64_t generation) noexcept;
 bool resume_task(TaskControl* task, std::uint64_t generation);  // explicit: inline on this thread
 bool wake_task(TaskControl* task, std::uint64_t generation) noexcept;  // the wake policy
 void request_cancel(TaskControl* task) noexcept;
+
+// For this_task::yield: the canary check and the switch out of a running task.
+void check_stack_canary(TaskControl* task) noexcept;
+void leave_running_task(TaskControl* task);
+[[noreturn]] void throw_cancelled();
 
 // Waiting for a task to finish (from a task or a thread).
 void wait_finished(TaskControl* task, bool interruptible);
