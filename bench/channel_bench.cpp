@@ -19,6 +19,7 @@
 #include <boost/fiber/operations.hpp>
 
 #include "heddle/heddle.hpp"
+#include "heddle/sched/loop.hpp"
 #include "heddle/sync/channel.hpp"
 #include "line_reporter.hpp"
 
@@ -46,6 +47,37 @@ void pingpong_heddle(benchmark::State& state, std::ptrdiff_t capacity) {
   pinger.join();
   echo.join();
 }
+
+// The same two tasks on a Loop: a wake queues the woken task, and a task
+// that parks hands over directly to the next runnable one.
+void pingpong_heddle_loop(benchmark::State& state, std::ptrdiff_t capacity) {
+  heddle::Loop loop;
+  heddle::Channel<long> ping(capacity), pong(capacity);
+  auto echo = loop.spawn([&] {
+    while (auto v = ping.receive()) {
+      if (!pong.send(*v)) break;
+    }
+  });
+  auto pinger = loop.spawn([&] {
+    long i = 0;
+    for (auto _ : state) {
+      if (!ping.send(i)) state.SkipWithError("ping closed");
+      auto back = pong.receive();
+      benchmark::DoNotOptimize(back);
+      ++i;
+    }
+    ping.close();
+  });
+  loop.run();
+  pinger.join();
+  echo.join();
+}
+
+void chan_pingpong_heddle_loop(benchmark::State& state) { pingpong_heddle_loop(state, 0); }
+BENCHMARK(chan_pingpong_heddle_loop)->Name("chan_pingpong/heddle_loop")->UseRealTime();
+
+void chan_pingpong_heddle_loop_cap1(benchmark::State& state) { pingpong_heddle_loop(state, 1); }
+BENCHMARK(chan_pingpong_heddle_loop_cap1)->Name("chan_pingpong/heddle_loop_cap1")->UseRealTime();
 
 void chan_pingpong_heddle(benchmark::State& state) { pingpong_heddle(state, 0); }
 BENCHMARK(chan_pingpong_heddle)->Name("chan_pingpong/heddle")->UseRealTime();

@@ -2,6 +2,8 @@
 // include/heddle/sync/detail/wait_list.hpp).
 #include "heddle/sync/detail/wait_list.hpp"
 
+#include <sched.h>
+
 #include <utility>
 
 namespace heddle::detail {
@@ -38,13 +40,15 @@ WaitNode* WaitList::pop_front() noexcept {
 }
 
 Wakeup::Wakeup(Wakeup&& other) noexcept
-    : task_(std::exchange(other.task_, nullptr)),
+    : node_(std::exchange(other.node_, nullptr)),
+      task_(std::exchange(other.task_, nullptr)),
       parker_(std::exchange(other.parker_, nullptr)),
       claimed_(std::exchange(other.claimed_, false)) {}
 
 Wakeup& Wakeup::operator=(Wakeup&& other) noexcept {
   if (this != &other) {
     run();
+    node_ = std::exchange(other.node_, nullptr);
     task_ = std::exchange(other.task_, nullptr);
     parker_ = std::exchange(other.parker_, nullptr);
     claimed_ = std::exchange(other.claimed_, false);
@@ -53,6 +57,8 @@ Wakeup& Wakeup::operator=(Wakeup&& other) noexcept {
 }
 
 void Wakeup::run() noexcept {
+  // The node may be gone as soon as the flag is set: nothing of it is read after.
+  if (WaitNode* node = std::exchange(node_, nullptr)) node->handed_over.store(true, std::memory_order_release);
   if (TaskControl* task = std::exchange(task_, nullptr)) run_claimed(task);
   if (Parker* parker = std::exchange(parker_, nullptr)) parker->unpark();
 }
@@ -64,6 +70,7 @@ Wakeup claim(WaitNode& node) noexcept {
     std::uint32_t waiting = 0;
     if (state.compare_exchange_strong(waiting, 1, std::memory_order_acq_rel)) {
       wakeup.parker_ = node.thread_parker;
+      wakeup.node_ = &node;
       wakeup.claimed_ = true;
     }
     return wakeup;
@@ -73,9 +80,11 @@ Wakeup claim(WaitNode& node) noexcept {
       break;
     case Claim::claimed:
       wakeup.task_ = node.resumer.control();
+      wakeup.node_ = &node;
       wakeup.claimed_ = true;
       break;
     case Claim::pending:  // still parking: its parking side runs it
+      wakeup.node_ = &node;
       wakeup.claimed_ = true;
       break;
   }
@@ -83,6 +92,11 @@ Wakeup claim(WaitNode& node) noexcept {
 }
 
 void WakeBatch::add(Wakeup&& wakeup) noexcept {
+  if (WaitNode* node = std::exchange(wakeup.node_, nullptr)) {
+    // Linked through the node: it cannot go away before its flag is set.
+    node->next_handed = nodes_;
+    nodes_ = node;
+  }
   if (TaskControl* task = std::exchange(wakeup.task_, nullptr)) {
     task->next_deferred = nullptr;
     if (tasks_tail_) tasks_tail_->next_deferred = task; else tasks_ = task;
@@ -99,6 +113,10 @@ void WakeBatch::add(Wakeup&& wakeup) noexcept {
 void WakeBatch::run() noexcept {
   tasks_tail_ = nullptr;
   parkers_tail_ = nullptr;
+  while (WaitNode* node = nodes_) {
+    nodes_ = node->next_handed;  // read before the flag: then the node may go
+    node->handed_over.store(true, std::memory_order_release);
+  }
   // Read each link before running: a run task may reuse the link field.
   while (TaskControl* task = tasks_) {
     tasks_ = task->next_deferred;
@@ -167,14 +185,20 @@ WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
 WaitStatus wait_on(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible,
                    const std::chrono::steady_clock::time_point* deadline) {
   node.identity = current_waiter_identity();
+  node.handed_over.store(false, std::memory_order_relaxed);  // a node may be reused for another wait
   const WaitStatus status = current_task() ? wait_as_task(lock, list, node, interruptible)
                                            : wait_as_thread(lock, list, node, deadline);
   if (status == WaitStatus::woken) {
-    // The waker claimed the node while holding `lock` and may still be
-    // handing over through it: return only after it unlocked. (It held the
-    // lock before its claim, which we have seen, so we cannot get it first.)
-    lock.lock();
-    lock.unlock();
+    // A waiter may see its claim before the waker has finished handing over
+    // (a thread checking its state, a task claimed while still parking):
+    // what it was given is readable once the waker's Wakeup has run.
+    for (int spins = 0; !node.handed_over.load(std::memory_order_acquire); ++spins) {
+      if (spins < 64) {
+        __builtin_ia32_pause();
+      } else {
+        sched_yield();
+      }
+    }
   }
   return status;
 }

@@ -54,6 +54,11 @@ struct WaitNode {
   void* payload = nullptr;
   std::uintptr_t tag = 0;
   std::uintptr_t result = 0;
+  // Set by the waker's Wakeup (or WakeBatch) when it runs, after the lock is
+  // released and so after everything handed over: a woken waiter (which may
+  // see its claim earlier) reads what it was given only once this is set.
+  std::atomic<bool> handed_over{false};
+  WaitNode* next_handed = nullptr;  // link in a WakeBatch
 };
 
 class WaitList {
@@ -90,6 +95,7 @@ class Wakeup {
  private:
   friend Wakeup claim(WaitNode& node) noexcept;
   friend class WakeBatch;
+  WaitNode* node_ = nullptr;
   TaskControl* task_ = nullptr;
   Parker* parker_ = nullptr;
   bool claimed_ = false;
@@ -112,6 +118,7 @@ class WakeBatch {
 
  private:
   // FIFO lists, so that waiters are woken in the order they were claimed.
+  WaitNode* nodes_ = nullptr;
   TaskControl* tasks_ = nullptr;
   TaskControl* tasks_tail_ = nullptr;
   Parker* parkers_ = nullptr;

@@ -1,0 +1,3 @@
+module heddlepeers
+
+go 1.19
