@@ -17,11 +17,12 @@
 // A claim decides, once, between the waker and a cancellation (tasks: the
 // Resumer's CAS; threads: the node's state word), so a value is never both
 // handed over and kept, and a waiter never takes something after leaving.
-// After a claim the waker may touch the node only until it unlocks; wait_on
-// returns only once the claiming waker has unlocked (a claimed waiter may
-// see its claim before the hand-over is written: a thread's early look at
-// its state word, or a task claimed while still parking, which its parking
-// side runs at once), so a hand-over under the lock is always complete.
+// After a claim the waker may touch the node until its Wakeup runs (after
+// unlocking), which sets the node's handed_over flag as its last touch.
+// wait_on returns only once that flag is set: a claimed waiter may see its
+// claim before the hand-over is written (a thread's early look at its state
+// word, or a task claimed while still parking, which its parking side runs
+// at once), so a hand-over under the lock is always complete when read.
 #pragma once
 
 #include <atomic>
