@@ -183,7 +183,7 @@ HEDDLE_NO_SANITIZE_ADDRESS inline void check_canary(TaskControl* t) noexcept {
   if (t->stack.has_guard_page()) return;
   std::uint64_t top_word;
   std::memcpy(&top_word, t->stack.low + kCanaryBytes - sizeof top_word, sizeof top_word);
-  if (top_word != kCanaryWord) report_canary_overflow(t);
+  if (top_word != canary_word(t->stack)) report_canary_overflow(t);
 }
 
 void after_switch(TaskControl* from);

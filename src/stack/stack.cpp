@@ -65,7 +65,12 @@ const char* to_string(StackKind kind) noexcept {
 HEDDLE_NO_SANITIZE_ADDRESS void arm_canary(const Stack& stack) noexcept {
   if (!has_canary_zone(stack)) return;
   auto* zone = reinterpret_cast<volatile StackWord*>(stack.low);
-  for (std::size_t i = 0; i < kCanaryWords; ++i) zone[i] = kCanaryWord;
+  const std::uint64_t word = canary_word(stack);
+  // Written only where it differs: a zero canary on a page nobody wrote
+  // must stay unwritten, or the page would be allocated.
+  for (std::size_t i = 0; i < kCanaryWords; ++i) {
+    if (zone[i] != word) zone[i] = word;
+  }
 }
 
 // An overflow runs downwards into the zone, so its topmost word is the first
@@ -73,8 +78,9 @@ HEDDLE_NO_SANITIZE_ADDRESS void arm_canary(const Stack& stack) noexcept {
 HEDDLE_NO_SANITIZE_ADDRESS bool canary_intact(const Stack& stack) noexcept {
   if (!has_canary_zone(stack)) return true;
   const auto* zone = reinterpret_cast<const volatile StackWord*>(stack.low);
+  const std::uint64_t word = canary_word(stack);
   for (std::size_t i = kCanaryWords; i-- > 0;) {
-    if (zone[i] != kCanaryWord) return false;
+    if (zone[i] != word) return false;
   }
   return true;
 }

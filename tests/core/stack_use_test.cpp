@@ -103,9 +103,10 @@ TEST(OverflowDeathTest, CanaryPoolStackOverflowIsReported) {
             heddle::StackPool::Options{.stack_bytes = 64 * 1024, .guard = heddle::StackPool::Guard::never});
         auto task = heddle::spawn(
             [] {
-              // Simulate the overflow's footprint on the canary zone.
+              // Simulate the overflow's footprint on the canary zone (a
+              // pool canary is zero: an overflow writes something else).
               auto* t = heddle::detail::current_task();
-              std::memset(t->stack.low + heddle::kCanaryBytes - 8, 0, 8);
+              std::memset(t->stack.low + heddle::kCanaryBytes - 8, 0x5A, 8);
               heddle::suspend([](const Resumer&) {});
             },
             heddle::SpawnOptions{.name = "pool-canary", .pool = &pool});

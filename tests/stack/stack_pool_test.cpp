@@ -196,7 +196,7 @@ TEST_P(ResidentLimit, IdleStacksAboveTheLimitGiveTheirMemoryBack) {
   if (again.kind == StackKind::canary) {
     std::uint64_t top_canary_word;
     std::memcpy(&top_canary_word, again.low + kCanaryBytes - 8, sizeof top_canary_word);
-    EXPECT_EQ(top_canary_word, kCanaryWord);
+    EXPECT_EQ(top_canary_word, canary_word(again));
   }
   pool.release(again);
   pool.release(kept);

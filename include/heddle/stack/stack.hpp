@@ -53,6 +53,17 @@ struct Stack {
 
 inline constexpr std::size_t kCanaryBytes = 64;
 inline constexpr std::uint64_t kCanaryWord = 0x6e61'6365'6c64'6465ULL;  // "heddlecan"
+
+// The value a stack's canary zone holds. Pool canary stacks use zero: their
+// zone sits on the stack's bottom page, which no task that stays within its
+// stack ever writes, and a page never written reads as zero without the
+// kernel allocating it. So the canary costs a pool stack no memory and no
+// write fault (a parked task keeps one page, not two), and any non-zero
+// write into the zone is still caught at switch-out. Caller-provided
+// storage (static, span, nested) may hold anything, so it gets a pattern.
+constexpr std::uint64_t canary_word(const Stack& stack) noexcept {
+  return stack.kind == StackKind::canary ? 0 : kCanaryWord;
+}
 inline constexpr std::byte kPaintByte{0xA5};
 inline constexpr std::size_t kMinimumStackBytes = arch::kMinimumStackBytes;
 
