@@ -26,15 +26,17 @@
 namespace {
 
 // The timed loop runs in the pinger task; the echo task sends back whatever
-// arrives until the ping channel is closed.
-void pingpong_heddle(benchmark::State& state, std::ptrdiff_t capacity) {
+// arrives until the ping channel is closed. `spawn` starts each task: with
+// no scheduler, or on a Loop (then `run` runs the loop until both finish).
+template <class Spawn, class Run>
+void pingpong_heddle(benchmark::State& state, std::ptrdiff_t capacity, Spawn spawn, Run run) {
   heddle::Channel<long> ping(capacity), pong(capacity);
-  auto echo = heddle::spawn([&] {
+  auto echo = spawn([&] {
     while (auto v = ping.receive()) {
       if (!pong.send(*v)) break;
     }
   });
-  auto pinger = heddle::spawn([&] {
+  auto pinger = spawn([&] {
     long i = 0;
     for (auto _ : state) {
       if (!ping.send(i)) state.SkipWithError("ping closed");
@@ -44,33 +46,20 @@ void pingpong_heddle(benchmark::State& state, std::ptrdiff_t capacity) {
     }
     ping.close();
   });
+  run();
   pinger.join();
   echo.join();
 }
 
-// The same two tasks on a Loop: a wake queues the woken task, and a task
-// that parks hands over directly to the next runnable one.
+void pingpong_heddle(benchmark::State& state, std::ptrdiff_t capacity) {
+  pingpong_heddle(state, capacity, [](auto&& f) { return heddle::spawn(f); }, [] {});
+}
+
+// On a Loop: a wake queues the woken task, and a task that parks hands over
+// directly to the next runnable one.
 void pingpong_heddle_loop(benchmark::State& state, std::ptrdiff_t capacity) {
   heddle::Loop loop;
-  heddle::Channel<long> ping(capacity), pong(capacity);
-  auto echo = loop.spawn([&] {
-    while (auto v = ping.receive()) {
-      if (!pong.send(*v)) break;
-    }
-  });
-  auto pinger = loop.spawn([&] {
-    long i = 0;
-    for (auto _ : state) {
-      if (!ping.send(i)) state.SkipWithError("ping closed");
-      auto back = pong.receive();
-      benchmark::DoNotOptimize(back);
-      ++i;
-    }
-    ping.close();
-  });
-  loop.run();
-  pinger.join();
-  echo.join();
+  pingpong_heddle(state, capacity, [&](auto&& f) { return loop.spawn(f); }, [&] { loop.run(); });
 }
 
 void chan_pingpong_heddle_loop(benchmark::State& state) { pingpong_heddle_loop(state, 0); }

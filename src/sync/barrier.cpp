@@ -21,14 +21,7 @@ Barrier::Barrier(std::ptrdiff_t count) : participants_(count) {
   }
 }
 
-Barrier::~Barrier() {
-#ifndef NDEBUG
-  if (!waiters_.empty()) {
-    std::fprintf(stderr, "heddle: Barrier destroyed with %zu waiters still parked on it\n", waiters_.size());
-    std::abort();
-  }
-#endif
-}
+Barrier::~Barrier() { detail::check_no_waiters("heddle::Barrier", waiters_.size()); }
 
 // Claims every waiter. Only if every claim wins were they all really
 // there, and the phase completes; otherwise the claimed ones are sent back

@@ -35,16 +35,7 @@
 
 namespace heddle::detail {
 
-ChannelCore::~ChannelCore() {
-#ifndef NDEBUG
-  if (!senders.empty() || !receivers.empty()) {
-    std::fprintf(stderr,
-                 "heddle: Channel destroyed with %zu senders and %zu receivers still parked on it\n",
-                 senders.size(), receivers.size());
-    std::abort();
-  }
-#endif
-}
+ChannelCore::~ChannelCore() { check_no_waiters("heddle::Channel", senders.size() + receivers.size()); }
 
 WaitNode* ChannelCore::claim_next(WaitList& list, std::uintptr_t own, Wakeup& wakeup) noexcept {
   for (WaitNode* node = list.front(); node != nullptr;) {

@@ -9,15 +9,7 @@
 
 namespace heddle {
 
-CondVar::~CondVar() {
-#ifndef NDEBUG
-  if (!waiters_.empty() || in_transit_ != 0) {
-    std::fprintf(stderr, "heddle: CondVar destroyed with %zu waiters still parked on it\n",
-                 waiters_.size() + in_transit_);
-    std::abort();
-  }
-#endif
-}
+CondVar::~CondVar() { detail::check_no_waiters("heddle::CondVar", waiters_.size() + in_transit_); }
 
 bool CondVar::wait_impl(std::unique_lock<Mutex>& lock, const std::chrono::steady_clock::time_point* deadline,
                         const char* operation) {

@@ -7,14 +7,7 @@
 
 namespace heddle {
 
-Event::~Event() {
-#ifndef NDEBUG
-  if (!waiting_.empty()) {
-    std::fprintf(stderr, "heddle: Event destroyed with %zu waiters still parked on it\n", waiting_.size());
-    std::abort();
-  }
-#endif
-}
+Event::~Event() { detail::check_no_waiters("heddle::Event", waiting_.size()); }
 
 bool Event::try_consume() noexcept {
   if (reset_ == Reset::manual) return set_.load(std::memory_order_acquire);

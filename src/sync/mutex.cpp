@@ -9,14 +9,7 @@
 
 namespace heddle {
 
-Mutex::~Mutex() {
-#ifndef NDEBUG
-  if (!waiters_.empty()) {
-    std::fprintf(stderr, "heddle: Mutex destroyed with %zu waiters still parked on it\n", waiters_.size());
-    std::abort();
-  }
-#endif
-}
+Mutex::~Mutex() { detail::check_no_waiters("heddle::Mutex", waiters_.size()); }
 
 void Mutex::lock_uninterruptible() {
   std::uint32_t unlocked = 0;

@@ -13,14 +13,7 @@ constexpr std::uintptr_t kWasDone = 1;  // f succeeded in another caller
 constexpr std::uintptr_t kYourTurn = 2;  // f failed in another caller: run it now
 }  // namespace
 
-Once::~Once() {
-#ifndef NDEBUG
-  if (!waiters_.empty()) {
-    std::fprintf(stderr, "heddle: Once destroyed with %zu waiters still parked on it\n", waiters_.size());
-    std::abort();
-  }
-#endif
-}
+Once::~Once() { detail::check_no_waiters("heddle::Once", waiters_.size()); }
 
 bool Once::begin() {
   const std::uint64_t me = detail::current_waiter_identity();

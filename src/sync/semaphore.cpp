@@ -15,14 +15,7 @@ Semaphore::Semaphore(std::ptrdiff_t initial, std::ptrdiff_t max) : count_(initia
   }
 }
 
-Semaphore::~Semaphore() {
-#ifndef NDEBUG
-  if (!waiters_.empty()) {
-    std::fprintf(stderr, "heddle: Semaphore destroyed with %zu waiters still parked on it\n", waiters_.size());
-    std::abort();
-  }
-#endif
-}
+Semaphore::~Semaphore() { detail::check_no_waiters("heddle::Semaphore", waiters_.size()); }
 
 bool Semaphore::try_take() noexcept {
   std::ptrdiff_t count = count_.load(std::memory_order_relaxed);

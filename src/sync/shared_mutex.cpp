@@ -9,15 +9,7 @@
 
 namespace heddle {
 
-SharedMutex::~SharedMutex() {
-#ifndef NDEBUG
-  if (!waiting_writers_.empty() || !waiting_readers_.empty()) {
-    std::fprintf(stderr, "heddle: SharedMutex destroyed with %zu writers and %zu readers still parked on it\n",
-                 waiting_writers_.size(), waiting_readers_.size());
-    std::abort();
-  }
-#endif
-}
+SharedMutex::~SharedMutex() { detail::check_no_waiters("heddle::SharedMutex", waiting_writers_.size() + waiting_readers_.size()); }
 
 // Every claimed reader enters: the count is raised for it before it runs.
 std::size_t SharedMutex::admit_readers(detail::WakeBatch& batch) noexcept {

@@ -16,14 +16,7 @@ WaitGroup::WaitGroup(std::int64_t initial) : count_(initial) {
   }
 }
 
-WaitGroup::~WaitGroup() {
-#ifndef NDEBUG
-  if (!waiters_.empty()) {
-    std::fprintf(stderr, "heddle: WaitGroup destroyed with %zu waiters still parked on it\n", waiters_.size());
-    std::abort();
-  }
-#endif
-}
+WaitGroup::~WaitGroup() { detail::check_no_waiters("heddle::WaitGroup", waiters_.size()); }
 
 void WaitGroup::add(std::int64_t n) {
   detail::WakeBatch batch;

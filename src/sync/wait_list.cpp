@@ -4,9 +4,21 @@
 
 #include <sched.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <utility>
 
 namespace heddle::detail {
+
+void check_no_waiters([[maybe_unused]] const char* primitive, [[maybe_unused]] std::size_t waiters) noexcept {
+#ifndef NDEBUG
+  if (waiters != 0) {
+    std::fprintf(stderr, "heddle: %s destroyed with %zu waiters still parked on it\n", primitive, waiters);
+    std::abort();
+  }
+#endif
+}
 
 std::uint64_t current_waiter_identity() noexcept {
   if (TaskControl* t = current_task()) return t->id;

@@ -589,7 +589,7 @@ TEST(ChannelDeathTest, DestroyingAChannelWithParkedWaitersAborts) {
         delete ch;
         receiver.detach();
       },
-      "Channel destroyed with 0 senders and 1 receivers");
+      "Channel destroyed with 1 waiters");
 }
 #endif
 

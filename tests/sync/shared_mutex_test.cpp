@@ -180,7 +180,7 @@ TEST(SharedMutexDeathTest, DestroyingASharedMutexWithWaitersAborts) {
         heddle::spawn([mutex] { mutex->lock_shared(); }).detach();
         delete mutex;
       },
-      "SharedMutex destroyed with 0 writers and 1 readers");
+      "SharedMutex destroyed with 1 waiters");
 }
 #endif
 

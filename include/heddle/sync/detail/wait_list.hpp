@@ -128,6 +128,10 @@ class WakeBatch {
 
 enum class WaitStatus : std::uint8_t { woken, timed_out };
 
+// For primitives' destructors: destroying a primitive that still has parked
+// waiters is a bug; debug builds abort naming the primitive and the count.
+void check_no_waiters(const char* primitive, std::size_t waiters) noexcept;
+
 // Enqueues the caller (task or thread) as `node` at the back of `list` and
 // parks it until a waker claims it. `lock` must be held; it is released by
 // this call, and not held on return. Tasks: an interruptible wait is a
