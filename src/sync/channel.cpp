@@ -26,6 +26,8 @@
 // withdraws and starts over.
 #include "heddle/sync/channel.hpp"
 
+#include <sched.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -100,8 +102,10 @@ namespace {
 WaitList& list_of(SelectOp& op) noexcept { return op.is_send ? op.core->senders : op.core->receivers; }
 
 // Unlinks the first `registered` nodes that are still linked and returns the
-// index of the one a waker completed, or kNoOperation. Locking each channel
-// also waits out a waker that is still handing over through its node.
+// index of the one a waker completed, or kNoOperation. A waker writes its
+// outcome under the channel's lock, but its Wakeup touches the node once
+// more after unlocking (it sets handed_over): the select, whose nodes live
+// in the caller's frame, returns only after that, as wait_on does.
 std::size_t withdraw(SelectOp* ops, std::size_t registered) noexcept {
   std::size_t winner = kNoOperation;
   for (std::size_t i = 0; i < registered; ++i) {
@@ -110,6 +114,16 @@ std::size_t withdraw(SelectOp* ops, std::size_t registered) noexcept {
     if (op.node.linked) list_of(op).remove(&op.node);
     if (op.node.result != kChannelWaiting && winner == kNoOperation) winner = i;
     op.core->lock.unlock();
+  }
+  if (winner != kNoOperation) {
+    const WaitNode& node = ops[winner].node;
+    for (int spins = 0; !node.handed_over.load(std::memory_order_acquire); ++spins) {
+      if (spins < 64) {
+        __builtin_ia32_pause();
+      } else {
+        sched_yield();
+      }
+    }
   }
   return winner;
 }
@@ -161,6 +175,7 @@ void reset_nodes(SelectOp* ops, std::size_t count, std::uintptr_t tag) noexcept 
     node.resumer = Resumer{};
     node.thread_parker = nullptr;
     node.shared_state = nullptr;
+    node.handed_over.store(false, std::memory_order_relaxed);
   }
 }
 
