@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs heddle from BUILD_DIR into a fresh prefix, then builds and runs a
+# consumer with find_package(heddle) (static and shared) and with
+# pkg-config. Usage: install_test.sh BUILD_DIR SOURCE_DIR CXX
+set -euo pipefail
+build_dir=$1 source_dir=$2 cxx=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+
+cmake -S "$source_dir/tests/install/consumer" -B "$work/consumer" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
+cmake --build "$work/consumer" >/dev/null
+"$work/consumer/consumer_static"
+if [ -x "$work/consumer/consumer_shared" ]; then
+  "$work/consumer/consumer_shared"
+  ldd "$work/consumer/consumer_shared" | grep -q "libheddle.so" || { echo "consumer_shared does not load libheddle.so"; exit 1; }
+fi
+
+flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs heddle)
+"$cxx" -std=c++20 "$source_dir/tests/install/consumer/main.cpp" $flags -o "$work/pkgconfig_consumer"
+LD_LIBRARY_PATH="$work/prefix/lib" "$work/pkgconfig_consumer"
+echo "install test: find_package and pkg-config consumers built and ran"
