@@ -215,7 +215,7 @@ TEST(Spawn, CallableTooBigForItsStackIsRejected) {
     std::byte payload[8192];
     void operator()() const {}
   };
-  EXPECT_THROW(heddle::spawn(Big{}, options), std::invalid_argument);
+  EXPECT_THROW((void)heddle::spawn(Big{}, options), std::invalid_argument);
 }
 
 TEST(Spawn, StaticStackAndSpanStacks) {

@@ -182,8 +182,10 @@ namespace heddle {
 
 // Spawns f as a new task and runs it at once, on this thread, until it first
 // suspends or finishes. Returns the owning handle.
+// [[nodiscard]]: dropping the handle cancels and joins the task at once
+// (keep it, or detach() it).
 template <class F>
-auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current())
+[[nodiscard]] auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current())
     -> Task<std::invoke_result_t<std::decay_t<F>&>> {
   using T = std::invoke_result_t<std::decay_t<F>&>;
   return Task<T>(detail::spawn_control(std::forward<F>(f), options, site));

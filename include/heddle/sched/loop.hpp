@@ -52,8 +52,10 @@ class Loop final : public Scheduler {
 
   // Spawns f as a task of this loop: at once when called on the loop's
   // thread (eager), otherwise queued to start on the loop's thread.
+  // [[nodiscard]]: a dropped handle cancels the task and waits for it,
+  // which can only happen while the loop runs (keep it, or detach() it).
   template <class F>
-  auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
+  [[nodiscard]] auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
     options.scheduler = this;
     return heddle::spawn(std::forward<F>(f), options, site);
   }
