@@ -26,8 +26,6 @@
 // withdraws and starts over.
 #include "heddle/sync/channel.hpp"
 
-#include <sched.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -115,16 +113,7 @@ std::size_t withdraw(SelectOp* ops, std::size_t registered) noexcept {
     if (op.node.result != kChannelWaiting && winner == kNoOperation) winner = i;
     op.core->lock.unlock();
   }
-  if (winner != kNoOperation) {
-    const WaitNode& node = ops[winner].node;
-    for (int spins = 0; !node.handed_over.load(std::memory_order_acquire); ++spins) {
-      if (spins < 64) {
-        __builtin_ia32_pause();
-      } else {
-        sched_yield();
-      }
-    }
-  }
+  if (winner != kNoOperation) wait_for_hand_over(ops[winner].node);
   return winner;
 }
 

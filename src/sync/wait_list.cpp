@@ -194,6 +194,16 @@ WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
 
 }  // namespace
 
+void wait_for_hand_over(const WaitNode& node) noexcept {
+  for (int spins = 0; !node.handed_over.load(std::memory_order_acquire); ++spins) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();  // the waker may have been preempted between unlock and Wakeup
+    }
+  }
+}
+
 WaitStatus wait_on(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible,
                    const std::chrono::steady_clock::time_point* deadline) {
   node.identity = current_waiter_identity();
@@ -204,13 +214,7 @@ WaitStatus wait_on(SpinLock& lock, WaitList& list, WaitNode& node, bool interrup
     // A waiter may see its claim before the waker has finished handing over
     // (a thread checking its state, a task claimed while still parking):
     // what it was given is readable once the waker's Wakeup has run.
-    for (int spins = 0; !node.handed_over.load(std::memory_order_acquire); ++spins) {
-      if (spins < 64) {
-        __builtin_ia32_pause();
-      } else {
-        sched_yield();
-      }
-    }
+    wait_for_hand_over(node);
   }
   return status;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "heddle/heddle.hpp"
+#include "stress_log.hpp"
 #include "heddle/sched/time.hpp"
 #include "heddle/sync/channel.hpp"
 #include "heddle/sync/event.hpp"
@@ -176,21 +177,10 @@ TEST(ChannelThreads, EachSelectCompletesExactlyOneOperation) {
 // ---- stress
 
 using Value = std::unique_ptr<std::uint64_t>;  // move-only: a lost value leaks, a duplicate double-frees
-std::uint64_t encode(std::uint32_t producer, std::uint32_t seq) { return (std::uint64_t{producer} << 32) | seq; }
-std::uint32_t producer_of(std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); }
-std::uint32_t seq_of(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
-
-struct ProducerLog {
-  std::uint32_t id = 0;
-  std::vector<std::uint32_t> sent;     // seqs whose send returned true, in order
-  std::optional<std::uint64_t> unsent;  // the value a cancelled send still held
-  bool cancelled = false;
-};
-
-struct ConsumerLog {
-  std::vector<std::pair<int, std::uint64_t>> got;  // (channel, value) in the order received
-  bool cancelled = false;
-};
+using heddle::testing::check_logs;
+using heddle::testing::ConsumerLog;
+using heddle::testing::encode;
+using heddle::testing::ProducerLog;
 
 struct StressShape {
   int producer_threads;
@@ -200,35 +190,6 @@ struct StressShape {
   std::uint32_t values_per_producer;
 };
 
-// Checks the logs: received == sent as multisets, cancelled producers kept
-// their value, and each consumer saw each producer's values in order per channel.
-void check_logs(const std::vector<ProducerLog>& producers, const std::vector<ConsumerLog>& consumers) {
-  std::vector<std::uint64_t> sent, received;
-  for (const ProducerLog& p : producers) {
-    for (std::size_t i = 0; i < p.sent.size(); ++i) {
-      ASSERT_EQ(p.sent[i], i) << "producer " << p.id << " sent out of order";
-      sent.push_back(encode(p.id, p.sent[i]));
-    }
-    if (p.unsent) {
-      EXPECT_EQ(*p.unsent, encode(p.id, static_cast<std::uint32_t>(p.sent.size())))
-          << "a cancelled send must still hold the value it was sending";
-    }
-  }
-  for (const ConsumerLog& c : consumers) {
-    std::map<std::pair<int, std::uint32_t>, std::int64_t> last;  // (channel, producer) -> last seq
-    for (auto [channel, v] : c.got) {
-      received.push_back(v);
-      auto [it, fresh] = last.try_emplace({channel, producer_of(v)}, -1);
-      EXPECT_LT(it->second, static_cast<std::int64_t>(seq_of(v))) << "reordered value from producer "
-                                                                  << producer_of(v);
-      it->second = seq_of(v);
-    }
-  }
-  std::sort(sent.begin(), sent.end());
-  std::sort(received.begin(), received.end());
-  EXPECT_EQ(sent.size(), received.size());
-  EXPECT_TRUE(sent == received) << "the values received are not exactly the values sent";
-}
 
 // How far a stress run has got, so cancellations can be spread over it.
 struct Progress {

@@ -4,6 +4,3 @@
 # under TSan).
 heddle_add_test(sync_on_loop_tests SOURCES on_loop_test.cpp)
 heddle_add_test(sync_on_loop_thread_tests THREADS SOURCES on_loop_threads_test.cpp)
-foreach(target sync_on_loop_tests sync_on_loop_thread_tests)
-  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
-endforeach()

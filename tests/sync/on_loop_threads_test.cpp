@@ -39,6 +39,7 @@
 #include "heddle/sync/channel.hpp"
 #include "heddle/sync/event.hpp"
 #include "heddle/sync/mutex.hpp"
+#include "stress_log.hpp"
 #include "heddle/sync/semaphore.hpp"
 #include "heddle/sync/wait_group.hpp"
 
@@ -96,23 +97,10 @@ Task<void> cancel_a_third(heddle::Loop& loop, std::vector<Task<void>*> victims, 
 // ---- (a) channel stress
 
 using Value = std::unique_ptr<std::uint64_t>;  // move-only: a lost value leaks, a duplicate double-frees
-std::uint64_t encode(std::uint32_t producer, std::uint32_t seq) { return (std::uint64_t{producer} << 32) | seq; }
-std::uint32_t producer_of(std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); }
-std::uint32_t seq_of(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
-
-struct ProducerLog {
-  std::uint32_t id = 0;
-  std::vector<std::uint32_t> sent;      // seqs whose send returned true, in order
-  std::optional<std::uint64_t> unsent;  // the value a cancelled producer still held
-  bool cancelled = false;
-  bool cancelled_in_send = false;  // while waiting in send (not at a yield)
-};
-
-struct ConsumerLog {
-  std::vector<std::uint64_t> got;  // in the order received
-  bool cancelled = false;
-  bool cancelled_in_receive = false;  // while waiting in receive (not at a yield)
-};
+using heddle::testing::check_logs;
+using heddle::testing::ConsumerLog;
+using heddle::testing::encode;
+using heddle::testing::ProducerLog;
 
 struct Shape {
   int producer_tasks;
@@ -128,36 +116,6 @@ struct Outcome {
   long received_by_threads = 0;
 };
 
-// The values received are exactly the values sent (as multisets), each
-// consumer saw each producer's values in order, and a cancelled producer
-// holds the value it was about to send.
-void check_logs(const std::vector<ProducerLog>& producers, const std::vector<ConsumerLog>& consumers) {
-  std::vector<std::uint64_t> sent, received;
-  for (const ProducerLog& p : producers) {
-    for (std::size_t i = 0; i < p.sent.size(); ++i) {
-      ASSERT_EQ(p.sent[i], i) << "producer " << p.id << " sent out of order";
-      sent.push_back(encode(p.id, p.sent[i]));
-    }
-    if (p.unsent) {
-      EXPECT_EQ(*p.unsent, encode(p.id, static_cast<std::uint32_t>(p.sent.size())))
-          << "a cancelled producer must still hold the value it was sending";
-    }
-  }
-  for (const ConsumerLog& c : consumers) {
-    std::map<std::uint32_t, std::int64_t> last;  // producer -> last seq
-    for (std::uint64_t v : c.got) {
-      auto [it, fresh] = last.try_emplace(producer_of(v), -1);
-      EXPECT_LT(it->second, static_cast<std::int64_t>(seq_of(v))) << "reordered value from producer " << producer_of(v);
-      it->second = seq_of(v);
-      received.push_back(v);
-    }
-  }
-  std::sort(sent.begin(), sent.end());
-  std::sort(received.begin(), received.end());
-  EXPECT_EQ(sent.size(), received.size());
-  EXPECT_TRUE(sent == received) << "the values received are not exactly the values sent";
-  EXPECT_TRUE(std::adjacent_find(received.begin(), received.end()) == received.end()) << "a value arrived twice";
-}
 
 // One producer thread and one consumer thread beside shape's tasks on a
 // loop run by this thread; a third of the tasks cancelled (a third plain
@@ -205,7 +163,7 @@ Outcome stress_on_loop(Channel<Value>& ch, const Shape& shape, unsigned seed) {
         std::optional<Value> v = ch.receive();
         receiving = false;
         if (!v) return;
-        log.got.push_back(**v);
+        log.got.emplace_back(0, **v);
         received.fetch_add(1, std::memory_order_relaxed);
         if (in_task && log.got.size() % 16 == 0) heddle::this_task::yield();
       }

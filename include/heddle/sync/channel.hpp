@@ -252,6 +252,8 @@ class Channel {
   }
 
   bool send_impl(T& value);
+
+  detail::Attempt attempt_send_locked(T& value, std::uintptr_t& outcome, detail::Wakeup& wakeup);
   SendStatus try_send_impl(T& value);
   detail::Attempt attempt_send(T& value, std::uintptr_t& outcome, const detail::SelfClaim& self,
                                std::uintptr_t own, detail::Wakeup& wakeup);
@@ -490,18 +492,24 @@ detail::Attempt Channel<T>::attempt_receive(std::optional<T>& slot, std::uintptr
   return claimed_self && self.active() ? Attempt::claimed_empty : Attempt::not_ready;
 }
 
+// Takes the lock and tries to send now; returns still holding the lock
+// (releases it only if the attempt throws, e.g. a buffer that cannot grow).
 template <class T>
-bool Channel<T>::send_impl(T& value) {
-  std::uintptr_t outcome = detail::kChannelWaiting;
-  detail::Wakeup wakeup;  // declared first: runs after the lock is released
+detail::Attempt Channel<T>::attempt_send_locked(T& value, std::uintptr_t& outcome, detail::Wakeup& wakeup) {
   core_.lock.lock();
-  detail::Attempt attempt;
   try {
-    attempt = attempt_send(value, outcome, detail::SelfClaim{}, 0, wakeup);
+    return attempt_send(value, outcome, detail::SelfClaim{}, 0, wakeup);
   } catch (...) {
     core_.lock.unlock();
     throw;
   }
+}
+
+template <class T>
+bool Channel<T>::send_impl(T& value) {
+  std::uintptr_t outcome = detail::kChannelWaiting;
+  detail::Wakeup wakeup;  // declared first: runs after the lock is released
+  const detail::Attempt attempt = attempt_send_locked(value, outcome, wakeup);  // returns holding the lock
   if (attempt == detail::Attempt::done) {
     core_.lock.unlock();
     return outcome == detail::kChannelDone;
@@ -516,14 +524,7 @@ template <class T>
 SendStatus Channel<T>::try_send_impl(T& value) {
   std::uintptr_t outcome = detail::kChannelWaiting;
   detail::Wakeup wakeup;
-  core_.lock.lock();
-  detail::Attempt attempt;
-  try {
-    attempt = attempt_send(value, outcome, detail::SelfClaim{}, 0, wakeup);
-  } catch (...) {
-    core_.lock.unlock();
-    throw;
-  }
+  const detail::Attempt attempt = attempt_send_locked(value, outcome, wakeup);  // returns holding the lock
   core_.lock.unlock();
   if (attempt != detail::Attempt::done) return SendStatus::full;
   return outcome == detail::kChannelDone ? SendStatus::sent : SendStatus::closed;

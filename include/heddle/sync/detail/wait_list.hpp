@@ -128,6 +128,11 @@ class WakeBatch {
 
 enum class WaitStatus : std::uint8_t { woken, timed_out };
 
+// Returns once the waker that claimed `node` has run its Wakeup (which sets
+// handed_over after unlocking), so everything handed over is readable and
+// the waker no longer touches the node. Call only for a node a waker claimed.
+void wait_for_hand_over(const WaitNode& node) noexcept;
+
 // For primitives' destructors: destroying a primitive that still has parked
 // waiters is a bug; debug builds abort naming the primitive and the count.
 void check_no_waiters(const char* primitive, std::size_t waiters) noexcept;
