@@ -14,7 +14,13 @@ cmake --build "$work/consumer" >/dev/null
 "$work/consumer/consumer_static"
 if [ -x "$work/consumer/consumer_shared" ]; then
   "$work/consumer/consumer_shared"
-  ldd "$work/consumer/consumer_shared" | grep -q "libheddle.so" || { echo "consumer_shared does not load libheddle.so"; exit 1; }
+  # Capture ldd's output first: with pipefail, `ldd | grep -q` fails when
+  # grep exits at its first match and ldd dies of SIGPIPE.
+  libs=$(ldd "$work/consumer/consumer_shared")
+  case $libs in
+    *libheddle.so*) ;;
+    *) echo "consumer_shared does not load libheddle.so:"; echo "$libs"; exit 1 ;;
+  esac
 fi
 
 flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs heddle)
