@@ -25,7 +25,13 @@ Loop::Loop() : owner_(detail::this_thread_marker()) {
 
 Loop::~Loop() {
   if (live_.load(std::memory_order_acquire) != 0) cancel_all_and_drain();
+  driver_.reset();  // after the tasks: they may have had operations in flight
   ::close(wake_fd_);
+}
+
+void Loop::set_driver(std::unique_ptr<detail::LoopDriver> driver) {
+  if (driver_) throw std::logic_error("heddle::Loop::set_driver: the loop already has a driver");
+  driver_ = std::move(driver);
 }
 
 Loop* Loop::current() noexcept {
@@ -136,6 +142,11 @@ void Loop::sleep_until_work(Clock::time_point deadline) {
     sleeping_.store(false, std::memory_order_relaxed);
     return;
   }
+  if (driver_) {
+    driver_->wait(wake_fd_, deadline);
+    sleeping_.store(false, std::memory_order_relaxed);
+    return;
+  }
   pollfd fd{wake_fd_, POLLIN, 0};
   timespec timeout{};
   timespec* timeout_pointer = nullptr;
@@ -187,6 +198,7 @@ void Loop::run() {
       }
       detail::run_timer_callbacks(fired.callbacks);
     }
+    if (driver_) driver_->poll();
     // Run a batch of queued tasks, those woken meanwhile included; then
     // look at timers and remote work again, so neither is starved.
     direct_budget_ = kBatch;

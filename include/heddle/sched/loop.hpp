@@ -22,11 +22,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <thread>
 
 #include "heddle/core/detail/spin_lock.hpp"
 #include "heddle/core/scheduler.hpp"
 #include "heddle/core/task.hpp"
+#include "heddle/sched/detail/loop_driver.hpp"
 #include "heddle/sched/detail/timer_queue.hpp"
 
 namespace heddle {
@@ -87,6 +89,10 @@ class Loop final : public Scheduler {
   void arm_timer(detail::TimerEntry* entry);
   bool cancel_timer(detail::TimerEntry* entry) noexcept { return timers_.cancel(entry); }
   detail::TimerQueue& timer_queue() noexcept { return timers_; }
+  // Internal (io layer): the reactor that drives this loop, or null. Set
+  // once, on the loop's thread; destroyed with the loop, after its tasks.
+  detail::LoopDriver* driver() const noexcept { return driver_.get(); }
+  void set_driver(std::unique_ptr<detail::LoopDriver> driver);
 
  private:
   void push_local(detail::TaskControl* task) noexcept;
@@ -112,6 +118,7 @@ class Loop final : public Scheduler {
   detail::SpinLock tasks_lock_;
   detail::TaskControl* tasks_head_ = nullptr;
   detail::TimerQueue timers_;
+  std::unique_ptr<detail::LoopDriver> driver_;
 };
 
 }  // namespace heddle

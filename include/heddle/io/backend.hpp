@@ -1,0 +1,29 @@
+// heddle io: which reactor drives a Loop's I/O.
+//
+// Owns: the choice between io_uring and epoll. Each Loop gets its reactor
+// the first time one of its tasks does I/O. The choice, process-wide:
+//   HEDDLE_IO=io_uring  io_uring, or std::runtime_error when the kernel (or
+//                       a seccomp filter) refuses it or heddle was built
+//                       without liburing;
+//   HEDDLE_IO=epoll     epoll;
+//   unset or "auto"     io_uring when it works, epoll otherwise.
+// Any other value is an error naming it.
+#pragma once
+
+#include <string_view>
+
+namespace heddle::io {
+
+enum class Backend { io_uring, epoll };
+
+std::string_view to_string(Backend backend) noexcept;
+
+// The backend of the running task's Loop (its reactor is created if it has
+// none yet), or, outside a Loop, the one a Loop would get.
+Backend current_backend();
+
+// True when heddle was built with liburing and the kernel lets this
+// process set up a ring.
+bool io_uring_available() noexcept;
+
+}  // namespace heddle::io

@@ -1,0 +1,222 @@
+// heddle io: performing one operation, on a Loop's reactor or on a plain
+// thread; the choice of reactor; FileDescriptor.
+#include "heddle/io/detail/operation.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "heddle/io/backend.hpp"
+#include "heddle/io/descriptor.hpp"
+#include "heddle/sched/loop.hpp"
+#include "reactor.hpp"
+
+namespace heddle::io {
+
+int FileDescriptor::release() noexcept {
+  registered_ = nullptr;
+  return std::exchange(fd_, -1);
+}
+
+void FileDescriptor::close() noexcept {
+  if (fd_ >= 0) {
+    // Closing drops the descriptor from any epoll set (heddle never dups it).
+    ::close(fd_);
+    fd_ = -1;
+  }
+  registered_ = nullptr;
+}
+
+std::string_view to_string(Backend backend) noexcept {
+  return backend == Backend::io_uring ? "io_uring" : "epoll";
+}
+
+namespace {
+
+enum class Choice { automatic, io_uring, epoll };
+
+Choice process_choice() {
+  static const Choice choice = [] {
+    const char* value = std::getenv("HEDDLE_IO");
+    if (!value || !*value || std::strcmp(value, "auto") == 0) return Choice::automatic;
+    if (std::strcmp(value, "io_uring") == 0) return Choice::io_uring;
+    if (std::strcmp(value, "epoll") == 0) return Choice::epoll;
+    throw std::invalid_argument(std::string("heddle io: HEDDLE_IO=") + value +
+                                " is not one of io_uring, epoll, auto");
+  }();
+  return choice;
+}
+
+std::unique_ptr<detail::Reactor> make_chosen_reactor() {
+  const Choice choice = process_choice();
+#if HEDDLE_HAVE_URING
+  if (choice != Choice::epoll) {
+    if (auto reactor = detail::make_uring_reactor()) return reactor;
+    if (choice == Choice::io_uring) {
+      throw std::runtime_error("heddle io: HEDDLE_IO=io_uring, but the kernel refused to set up an io_uring");
+    }
+  }
+#else
+  if (choice == Choice::io_uring) {
+    throw std::runtime_error("heddle io: HEDDLE_IO=io_uring, but heddle was built without liburing");
+  }
+#endif
+  return detail::make_epoll_reactor();
+}
+
+}  // namespace
+
+bool io_uring_available() noexcept {
+#if HEDDLE_HAVE_URING
+  static const bool available = detail::make_uring_reactor() != nullptr;
+  return available;
+#else
+  return false;
+#endif
+}
+
+Backend current_backend() {
+  if (Loop* loop = Loop::current()) return detail::reactor_of(*loop).backend();
+  const Choice choice = process_choice();
+  if (choice == Choice::epoll) return Backend::epoll;
+  if (choice == Choice::io_uring || io_uring_available()) {
+    if (!io_uring_available()) throw std::runtime_error("heddle io: HEDDLE_IO=io_uring, but io_uring is unavailable");
+    return Backend::io_uring;
+  }
+  return Backend::epoll;
+}
+
+namespace detail {
+
+Reactor& reactor_of(Loop& loop) {
+  if (auto* driver = loop.driver()) return *static_cast<Reactor*>(driver);  // only the io layer sets drivers
+  auto reactor = make_chosen_reactor();
+  Reactor& result = *reactor;
+  loop.set_driver(std::move(reactor));
+  return result;
+}
+
+long check(long result, const char* what) {
+  if (result < 0) throw std::system_error(static_cast<int>(-result), std::system_category(), what);
+  return result;
+}
+
+int attempt(Operation& op) noexcept {
+  for (;;) {
+    long r = -1;
+    switch (op.kind) {
+      case OpKind::read:
+        r = ::read(op.fd, op.buffer, op.length);
+        break;
+      case OpKind::write:
+        r = ::write(op.fd, op.buffer, op.length);
+        break;
+      case OpKind::recv:
+        r = ::recv(op.fd, op.buffer, op.length, op.flags | MSG_DONTWAIT);
+        break;
+      case OpKind::send:
+        r = ::send(op.fd, op.buffer, op.length, op.flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        break;
+      case OpKind::recvmsg:
+        r = ::recvmsg(op.fd, op.message, op.flags | MSG_DONTWAIT);
+        break;
+      case OpKind::sendmsg:
+        r = ::sendmsg(op.fd, op.message, op.flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        break;
+      case OpKind::accept:
+        r = ::accept4(op.fd, op.address, op.address ? &op.address_length : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (r < 0 && errno == EWOULDBLOCK) errno = EAGAIN;
+        break;
+      case OpKind::connect:
+        if (!op.connect_started) {
+          r = ::connect(op.fd, op.address, op.address_length);
+          if (r < 0 && errno == EINPROGRESS) {
+            op.connect_started = true;
+            return -EAGAIN;
+          }
+        } else {
+          // Writable after EINPROGRESS: the connection attempt is over;
+          // SO_ERROR says how it went (0 while still in progress is not
+          // possible once writable, but EINPROGRESS-style answers retry).
+          pollfd fd{op.fd, POLLOUT, 0};
+          if (::poll(&fd, 1, 0) == 0) return -EAGAIN;
+          int error = 0;
+          socklen_t length = sizeof error;
+          if (::getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return -errno;
+          return -error;
+        }
+        break;
+      case OpKind::poll_readable:
+      case OpKind::poll_writable: {
+        pollfd fd{op.fd, static_cast<short>(op.kind == OpKind::poll_readable ? POLLIN : POLLOUT), 0};
+        r = ::poll(&fd, 1, 0);
+        if (r == 0) return -EAGAIN;
+        if (r > 0) r = fd.revents;
+        break;
+      }
+      case OpKind::pread:
+        r = ::pread(op.fd, op.buffer, op.length, static_cast<off_t>(op.offset));
+        break;
+      case OpKind::pwrite:
+        r = ::pwrite(op.fd, op.buffer, op.length, static_cast<off_t>(op.offset));
+        break;
+      case OpKind::fsync:
+        r = ::fsync(op.fd);
+        break;
+      case OpKind::fdatasync:
+        r = ::fdatasync(op.fd);
+        break;
+      case OpKind::openat:
+        r = ::openat(op.fd, op.path, op.flags | O_CLOEXEC, static_cast<mode_t>(op.mode));
+        break;
+      case OpKind::statx:
+        r = ::statx(op.fd, op.path, op.flags, op.mode, op.stat);
+        break;
+    }
+    if (r >= 0) return static_cast<int>(r);
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+namespace {
+
+// A plain thread: the system call, waiting in poll(2) while not ready.
+int perform_on_thread(Operation& op) {
+  for (;;) {
+    const int r = attempt(op);
+    if (r != -EAGAIN || is_file_operation(op.kind)) return r;
+    int timeout_ms = -1;
+    if (op.deadline != Clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(op.deadline - Clock::now()).count();
+      if (left <= 0) return -ETIMEDOUT;
+      timeout_ms = left > 0x7fffffff ? 0x7fffffff : static_cast<int>(left);
+    }
+    pollfd fd{op.fd, static_cast<short>(waits_for_writable(op.kind) ? POLLOUT : POLLIN), 0};
+    const int ready = ::poll(&fd, 1, timeout_ms);
+    if (ready < 0 && errno != EINTR) return -errno;
+  }
+}
+
+}  // namespace
+
+int perform(Operation& op) {
+  if (Loop* loop = Loop::current(); loop && heddle::detail::current_task()) {
+    return reactor_of(*loop).perform(op);
+  }
+  if (heddle::detail::current_task()) {
+    throw std::logic_error("heddle io: I/O in a task needs a heddle::Loop (this task has no scheduler)");
+  }
+  return perform_on_thread(op);
+}
+
+}  // namespace detail
+}  // namespace heddle::io

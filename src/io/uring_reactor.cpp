@@ -1,0 +1,263 @@
+// heddle io: the io_uring reactor (through liburing).
+//
+// Completion-based: perform() fills a submission entry whose user_data is
+// the Operation (on the parked task's stack) and parks. Entries queued in
+// one loop turn reach the kernel together, in one io_uring_submit, when the
+// loop next polls or sleeps. A completion stores the result in its
+// Operation and wakes the task through its Resumer.
+//
+// Cancellation and deadlines: the kernel may still write into the buffers
+// of an operation that was submitted, so a cancelled task does not unwind
+// straight away: it submits IORING_OP_ASYNC_CANCEL for its operation and
+// parks uninterruptibly until the operation's own completion has arrived
+// (with -ECANCELED, or its result if it finished first); only then does
+// Cancelled propagate. A deadline is a loop timer whose callback submits the
+// same cancellation and marks the operation timed out.
+//
+// user_data values: 0 = ignore (cancellation requests), kWakeTag = the
+// loop's wake eventfd became readable, anything else = an Operation*.
+#include <liburing.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
+#include "heddle/sched/time.hpp"
+#include "reactor.hpp"
+
+namespace heddle::io::detail {
+namespace {
+
+constexpr unsigned kEntries = 1024;
+constexpr std::uint64_t kIgnoreTag = 0;
+constexpr std::uint64_t kWakeTag = 1;
+
+class UringReactor final : public Reactor {
+ public:
+  // Returns false when the kernel refuses a ring.
+  bool init() noexcept {
+    io_uring_params params{};
+    const int r = io_uring_queue_init_params(kEntries, &ring_, &params);
+    if (r < 0) return false;
+    initialised_ = true;
+    return true;
+  }
+  ~UringReactor() override {
+    if (initialised_) io_uring_queue_exit(&ring_);
+  }
+
+  Backend backend() const noexcept override { return Backend::io_uring; }
+
+  int perform(Operation& op) override {
+    for (;;) {
+      const int r = perform_once(op);
+      if (r != -EAGAIN || is_file_operation(op.kind)) return r;
+      // io_uring answers read/write on an O_NONBLOCK pipe or eventfd with
+      // EAGAIN instead of waiting: wait for readiness, then try again.
+      Operation readiness;
+      readiness.kind = waits_for_writable(op.kind) ? OpKind::poll_writable : OpKind::poll_readable;
+      readiness.fd = op.fd;
+      readiness.deadline = op.deadline;
+      const int ready = perform_once(readiness);
+      if (ready < 0) return ready;
+    }
+  }
+
+ private:
+  int perform_once(Operation& op) {
+    op.reactor = this;
+    op.done = false;
+    op.timed_out = false;
+    op.cancel_submitted = false;
+    prepare(op);
+    heddle::Timer timer;
+    if (op.deadline != Clock::time_point::max()) timer.arm(op.deadline, &UringReactor::expire, &op);
+    const heddle::detail::WakeReason reason = park([&](const Resumer& resumer) { op.waiter = resumer; });
+    if (!op.done) {
+      // Cancelled (or woken without a completion): the kernel may still use
+      // op's buffers. Cancel it and wait for its completion before leaving.
+      submit_cancel(op);
+      while (!op.done) park([&](const Resumer& resumer) { op.waiter = resumer; }, false);
+    }
+    timer.cancel();
+    if (reason != heddle::detail::WakeReason::resumed) {
+      discard_result(op);
+      heddle::detail::finish_suspension(reason);
+    }
+    if (op.result == -ECANCELED && op.timed_out) return -ETIMEDOUT;
+    return op.result;
+  }
+
+ public:
+  void poll() override {
+    if (io_uring_sq_ready(&ring_) > 0) submit();
+    reap();
+  }
+
+  void wait(int wake_fd, Clock::time_point deadline) override {
+    if (!wake_armed_) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_poll_add(sqe, wake_fd, POLLIN);
+      io_uring_sqe_set_data64(sqe, kWakeTag);
+      wake_armed_ = true;
+    }
+    wake_fd_ = wake_fd;
+    io_uring_cqe* cqe = nullptr;
+    int r;
+    if (deadline == Clock::time_point::max()) {
+      r = io_uring_submit_and_wait(&ring_, 1);
+    } else {
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
+      __kernel_timespec timeout{};
+      if (left > 0) {
+        timeout.tv_sec = left / 1'000'000'000;
+        timeout.tv_nsec = left % 1'000'000'000;
+      }
+      r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &timeout, nullptr);
+    }
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+      throw std::system_error(-r, std::system_category(), "heddle io: io_uring_submit_and_wait");
+    }
+    reap();
+  }
+
+ private:
+  static void expire(void* context) {
+    auto& op = *static_cast<Operation*>(context);
+    if (op.done) return;
+    op.timed_out = true;
+    static_cast<UringReactor*>(op.reactor)->submit_cancel(op);
+  }
+
+  io_uring_sqe* get_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (!sqe) {
+      // Submission queue full: hand the batch to the kernel and retry.
+      submit();
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  void submit() {
+    for (;;) {
+      const int r = io_uring_submit(&ring_);
+      if (r >= 0) return;
+      if (r == -EINTR) continue;
+      if (r == -EAGAIN || r == -EBUSY) {
+        // Completion queue pressure: take completions, then retry.
+        reap();
+        continue;
+      }
+      throw std::system_error(-r, std::system_category(), "heddle io: io_uring_submit");
+    }
+  }
+
+  void submit_cancel(Operation& op) {
+    if (op.cancel_submitted || op.done) return;
+    op.cancel_submitted = true;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(&op), 0);
+    io_uring_sqe_set_data64(sqe, kIgnoreTag);
+  }
+
+  // A cancelled operation that completed anyway: give back what it made.
+  static void discard_result(Operation& op) noexcept {
+    if (op.result >= 0 && (op.kind == OpKind::accept || op.kind == OpKind::openat)) ::close(op.result);
+  }
+
+  void prepare(Operation& op) {
+    io_uring_sqe* sqe = get_sqe();
+    switch (op.kind) {
+      case OpKind::read:
+        io_uring_prep_read(sqe, op.fd, op.buffer, static_cast<unsigned>(op.length), ~0ULL);
+        break;
+      case OpKind::write:
+        io_uring_prep_write(sqe, op.fd, op.buffer, static_cast<unsigned>(op.length), ~0ULL);
+        break;
+      case OpKind::recv:
+        io_uring_prep_recv(sqe, op.fd, op.buffer, op.length, op.flags);
+        break;
+      case OpKind::send:
+        io_uring_prep_send(sqe, op.fd, op.buffer, op.length, op.flags | MSG_NOSIGNAL);
+        break;
+      case OpKind::recvmsg:
+        io_uring_prep_recvmsg(sqe, op.fd, op.message, static_cast<unsigned>(op.flags));
+        break;
+      case OpKind::sendmsg:
+        io_uring_prep_sendmsg(sqe, op.fd, op.message, static_cast<unsigned>(op.flags | MSG_NOSIGNAL));
+        break;
+      case OpKind::accept:
+        io_uring_prep_accept(sqe, op.fd, op.address, op.address ? &op.address_length : nullptr,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+      case OpKind::connect:
+        io_uring_prep_connect(sqe, op.fd, op.address, op.address_length);
+        break;
+      case OpKind::poll_readable:
+        io_uring_prep_poll_add(sqe, op.fd, POLLIN);
+        break;
+      case OpKind::poll_writable:
+        io_uring_prep_poll_add(sqe, op.fd, POLLOUT);
+        break;
+      case OpKind::pread:
+        io_uring_prep_read(sqe, op.fd, op.buffer, static_cast<unsigned>(op.length), op.offset);
+        break;
+      case OpKind::pwrite:
+        io_uring_prep_write(sqe, op.fd, op.buffer, static_cast<unsigned>(op.length), op.offset);
+        break;
+      case OpKind::fsync:
+        io_uring_prep_fsync(sqe, op.fd, 0);
+        break;
+      case OpKind::fdatasync:
+        io_uring_prep_fsync(sqe, op.fd, IORING_FSYNC_DATASYNC);
+        break;
+      case OpKind::openat:
+        io_uring_prep_openat(sqe, op.fd, op.path, op.flags | O_CLOEXEC, static_cast<mode_t>(op.mode));
+        break;
+      case OpKind::statx:
+        io_uring_prep_statx(sqe, op.fd, op.path, op.flags, op.mode, op.stat);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, &op);
+  }
+
+  void reap() {
+    io_uring_cqe* cqe;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag == kIgnoreTag) continue;
+      if (tag == kWakeTag) {
+        std::uint64_t value;
+        [[maybe_unused]] ssize_t got = ::read(wake_fd_, &value, sizeof value);
+        wake_armed_ = false;
+        continue;
+      }
+      auto* op = reinterpret_cast<Operation*>(static_cast<std::uintptr_t>(tag));
+      op->result = cqe->res;
+      op->done = true;
+      op->waiter.wake();
+    }
+    if (seen) io_uring_cq_advance(&ring_, seen);
+  }
+
+  io_uring ring_{};
+  bool initialised_ = false;
+  bool wake_armed_ = false;
+  int wake_fd_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<Reactor> make_uring_reactor() {
+  auto reactor = std::make_unique<UringReactor>();
+  if (!reactor->init()) return nullptr;
+  return reactor;
+}
+
+}  // namespace heddle::io::detail

@@ -1,0 +1,3 @@
+# Sockets: every test runs once per backend (test names "epoll:..." and
+# "io_uring:...").
+heddle_add_test(io_net_tests IO_BACKENDS SOURCES net_test.cpp)
