@@ -94,6 +94,20 @@ Backend current_backend() {
   return Backend::epoll;
 }
 
+void use_backend(Loop& loop, Backend backend) {
+  if (loop.driver()) throw std::logic_error("heddle::io::use_backend: the loop already has a reactor");
+  std::unique_ptr<detail::Reactor> reactor;
+  if (backend == Backend::epoll) {
+    reactor = detail::make_epoll_reactor();
+  } else {
+#if HEDDLE_HAVE_URING
+    reactor = detail::make_uring_reactor();
+#endif
+    if (!reactor) throw std::runtime_error("heddle::io::use_backend: io_uring is unavailable here");
+  }
+  loop.set_driver(std::move(reactor));
+}
+
 namespace detail {
 
 Reactor& reactor_of(Loop& loop) {

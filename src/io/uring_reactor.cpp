@@ -6,6 +6,10 @@
 // loop next polls or sleeps. A completion stores the result in its
 // Operation and wakes the task through its Resumer.
 //
+// Sends are tried with a non-blocking system call first (see perform()):
+// they rarely find the socket buffer full, and a completion would cost the
+// task a park and a loop turn.
+//
 // Cancellation and deadlines: the kernel may still write into the buffers
 // of an operation that was submitted, so a cancelled task does not unwind
 // straight away: it submits IORING_OP_ASYNC_CANCEL for its operation and
@@ -51,6 +55,12 @@ class UringReactor final : public Reactor {
   Backend backend() const noexcept override { return Backend::io_uring; }
 
   int perform(Operation& op) override {
+    if (op.kind == OpKind::send || op.kind == OpKind::sendmsg) {
+      // A send almost always fits in the socket buffer: try it right away,
+      // saving the task a park and a loop turn; queue it only when full.
+      const int r = attempt(op);
+      if (r != -EAGAIN) return r;
+    }
     for (;;) {
       const int r = perform_once(op);
       if (r != -EAGAIN || is_file_operation(op.kind)) return r;

@@ -1,3 +1,4 @@
 # Sockets: every test runs once per backend (test names "epoll:..." and
 # "io_uring:...").
 heddle_add_test(io_net_tests IO_BACKENDS SOURCES net_test.cpp)
+heddle_add_test(io_net_thread_tests IO_BACKENDS THREADS SOURCES net_threads_test.cpp)

@@ -12,6 +12,10 @@
 
 #include <string_view>
 
+namespace heddle {
+class Loop;
+}
+
 namespace heddle::io {
 
 enum class Backend { io_uring, epoll };
@@ -21,6 +25,12 @@ std::string_view to_string(Backend backend) noexcept;
 // The backend of the running task's Loop (its reactor is created if it has
 // none yet), or, outside a Loop, the one a Loop would get.
 Backend current_backend();
+
+// Gives `loop` a reactor of `backend` whatever HEDDLE_IO says (to compare
+// backends in one process, say). Call it before the loop's first I/O.
+// Throws std::logic_error if the loop already has a reactor, and
+// std::runtime_error if io_uring was asked for and is unavailable.
+void use_backend(Loop& loop, Backend backend);
 
 // True when heddle was built with liburing and the kernel lets this
 // process set up a ring.

@@ -1,0 +1,3 @@
+module netpeer
+
+go 1.19
