@@ -35,6 +35,11 @@ namespace heddle::io::detail {
 namespace {
 
 constexpr unsigned kEntries = 1024;
+// Completions can outnumber submissions in flight by far (10,000 idle
+// connections each with a receive pending); a large completion queue keeps
+// them out of the kernel's overflow list, which costs a system call to
+// flush (see reap()).
+constexpr unsigned kCompletionEntries = 32768;
 constexpr std::uint64_t kIgnoreTag = 0;
 constexpr std::uint64_t kWakeTag = 1;
 
@@ -42,8 +47,21 @@ class UringReactor final : public Reactor {
  public:
   // Returns false when the kernel refuses a ring.
   bool init() noexcept {
+    // COOP_TASKRUN: completions are not pushed at the loop's thread with a
+    // signal-like interrupt (costly: it showed as sighand lock contention on
+    // every send); they wait until the loop enters the kernel, which it
+    // does every turn with work queued or when TASKRUN_FLAG says some is
+    // pending (poll()). Kernels before 5.19 refuse the flags: retry without.
     io_uring_params params{};
-    const int r = io_uring_queue_init_params(kEntries, &ring_, &params);
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    params.cq_entries = kCompletionEntries;
+    int r = io_uring_queue_init_params(kEntries, &ring_, &params);
+    if (r == -EINVAL) {
+      params = io_uring_params{};
+      params.flags = IORING_SETUP_CQSIZE;
+      params.cq_entries = kCompletionEntries;
+      r = io_uring_queue_init_params(kEntries, &ring_, &params);
+    }
     if (r < 0) return false;
     initialised_ = true;
     return true;
@@ -102,7 +120,11 @@ class UringReactor final : public Reactor {
 
  public:
   void poll() override {
-    if (io_uring_sq_ready(&ring_) > 0) submit();
+    // Enter the kernel when there is something to submit, or completions
+    // waiting to be run (TASKRUN) or flushed (CQ_OVERFLOW); io_uring_submit
+    // then also asks for events.
+    const unsigned flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+    if (io_uring_sq_ready(&ring_) > 0 || (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) submit();
     reap();
   }
 
@@ -254,6 +276,12 @@ class UringReactor final : public Reactor {
       op->waiter.wake();
     }
     if (seen) io_uring_cq_advance(&ring_, seen);
+    // Completions the queue had no room for wait in the kernel until a
+    // system call flushes them: do it now rather than at the next sleep.
+    if (io_uring_cq_has_overflow(&ring_)) {
+      io_uring_get_events(&ring_);
+      reap();
+    }
   }
 
   io_uring ring_{};
