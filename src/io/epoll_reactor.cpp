@@ -70,6 +70,7 @@ class EpollReactor final : public Reactor {
       if (r != -EAGAIN) return r;
       if (op.deadline != Clock::time_point::max() && op.deadline <= Clock::now()) return -ETIMEDOUT;
       register_descriptor(op);
+      ++stats_.operations;
       WaitList& list = waiters(op);
       heddle::Timer timer;
       if (op.deadline != Clock::time_point::max()) timer.arm(op.deadline, &EpollReactor::expire, &op);
@@ -148,6 +149,7 @@ class EpollReactor final : public Reactor {
   void collect(int timeout_ms, int wake_fd) {
     turns_ = 0;
     epoll_event events[kMaxEvents];
+    ++stats_.kernel_calls;
     const int count = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (count < 0) {
       if (errno == EINTR) return;
@@ -160,6 +162,7 @@ class EpollReactor final : public Reactor {
         [[maybe_unused]] ssize_t got = ::read(wake_fd, &value, sizeof value);
         continue;
       }
+      ++stats_.completions;
       if (static_cast<std::size_t>(fd) >= lists_.size()) continue;
       const std::uint32_t what = events[i].events;
       Lists& lists = lists_[static_cast<std::size_t>(fd)];

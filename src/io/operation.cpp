@@ -108,6 +108,11 @@ void use_backend(Loop& loop, Backend backend) {
   loop.set_driver(std::move(reactor));
 }
 
+ReactorStats reactor_stats(const Loop& loop) noexcept {
+  if (auto* driver = loop.driver()) return static_cast<const detail::Reactor*>(driver)->stats();
+  return {};
+}
+
 namespace detail {
 
 Reactor& reactor_of(Loop& loop) {

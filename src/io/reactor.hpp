@@ -23,6 +23,14 @@ class Reactor : public heddle::detail::LoopDriver {
   virtual Backend backend() const noexcept = 0;
   // Performs op for a task of this reactor's loop (see perform()).
   virtual int perform(Operation& op) = 0;
+  ReactorStats stats() const noexcept {
+    ReactorStats copy = stats_;
+    copy.backend = backend();
+    return copy;
+  }
+
+ protected:
+  ReactorStats stats_;
 };
 
 // The reactor of `loop`, created (by the process-wide choice) if it has none.

@@ -96,6 +96,7 @@ class UringReactor final : public Reactor {
  private:
   int perform_once(Operation& op) {
     op.reactor = this;
+    ++stats_.operations;
     op.done = false;
     op.timed_out = false;
     op.cancel_submitted = false;
@@ -138,6 +139,7 @@ class UringReactor final : public Reactor {
     wake_fd_ = wake_fd;
     io_uring_cqe* cqe = nullptr;
     int r;
+    ++stats_.kernel_calls;
     if (deadline == Clock::time_point::max()) {
       r = io_uring_submit_and_wait(&ring_, 1);
     } else {
@@ -175,6 +177,7 @@ class UringReactor final : public Reactor {
 
   void submit() {
     for (;;) {
+      ++stats_.kernel_calls;
       const int r = io_uring_submit(&ring_);
       if (r >= 0) return;
       if (r == -EINTR) continue;
@@ -271,6 +274,7 @@ class UringReactor final : public Reactor {
         continue;
       }
       auto* op = reinterpret_cast<Operation*>(static_cast<std::uintptr_t>(tag));
+      ++stats_.completions;
       op->result = cqe->res;
       op->done = true;
       op->waiter.wake();

@@ -324,6 +324,31 @@ TEST_F(Net, DestroyingTheLoopCancelsTasksParkedInIo) {
   delete loop;  // cancels the task and waits for its read to be cancelled
 }
 
+TEST_F(Net, OperationsQueuedInOneTurnReachTheKernelTogether) {
+  run_in_loop([] {
+    constexpr int kReaders = 100;
+    std::vector<std::pair<UnixStream, UnixStream>> pairs;
+    for (int i = 0; i < kReaders; ++i) pairs.push_back(UnixStream::pair());
+    heddle::Loop& loop = *heddle::Loop::current();
+    const auto before = heddle::io::reactor_stats(loop);
+    heddle::TaskGroup readers;
+    for (auto& pair : pairs) {
+      readers.spawn([&pair] {
+        char byte;
+        EXPECT_EQ(pair.first.read(&byte, 1), 1u);
+      });
+    }
+    heddle::sleep_for(std::chrono::milliseconds(1));  // one loop turn: submit, then wait
+    const auto after = heddle::io::reactor_stats(loop);
+    EXPECT_EQ(after.operations - before.operations, static_cast<std::uint64_t>(kReaders));
+    // One submission for the whole batch (plus the wait itself), not one per read.
+    EXPECT_LE(after.kernel_calls - before.kernel_calls, 3u);
+    for (auto& pair : pairs) pair.second.write("!");
+    readers.wait();
+    EXPECT_GE(heddle::io::reactor_stats(loop).completions - after.completions, static_cast<std::uint64_t>(kReaders) / 2);
+  });
+}
+
 // ---- datagrams and Unix sockets ----
 
 TEST_F(Net, UdpRoundTripNamesTheSender) {

@@ -10,6 +10,7 @@
 // Any other value is an error naming it.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace heddle {
@@ -31,6 +32,16 @@ Backend current_backend();
 // Throws std::logic_error if the loop already has a reactor, and
 // std::runtime_error if io_uring was asked for and is unavailable.
 void use_backend(Loop& loop, Backend backend);
+
+// What a loop's reactor has done so far (for tests, tools and tuning).
+struct ReactorStats {
+  Backend backend = Backend::epoll;
+  std::uint64_t operations = 0;    // operations that had to wait for the kernel
+  std::uint64_t kernel_calls = 0;  // io_uring_submit / io_uring_enter, or epoll_wait calls
+  std::uint64_t completions = 0;   // completions (io_uring) or readiness events (epoll) taken
+};
+// The stats of `loop`'s reactor; all zero when it has none yet.
+ReactorStats reactor_stats(const Loop& loop) noexcept;
 
 // True when heddle was built with liburing and the kernel lets this
 // process set up a ring.
