@@ -1,5 +1,5 @@
 // heddle: eager stackful tasks for C++20. The umbrella header: every public
-// layer (stack, core, sched, sync). Include a layer's own headers instead to
+// layer (stack, core, sched, sync, io). Include a layer's own headers instead to
 // keep compile times down.
 #pragma once
 
@@ -7,6 +7,11 @@
 #include "heddle/core/combinators.hpp"
 #include "heddle/core/suspend.hpp"
 #include "heddle/core/task.hpp"
+#include "heddle/io/address.hpp"
+#include "heddle/io/backend.hpp"
+#include "heddle/io/blocking.hpp"
+#include "heddle/io/file.hpp"
+#include "heddle/io/net.hpp"
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/time.hpp"
 #include "heddle/stack/stack.hpp"

@@ -26,6 +26,8 @@ Loop::Loop() : owner_(detail::this_thread_marker()) {
 Loop::~Loop() {
   if (live_.load(std::memory_order_acquire) != 0) cancel_all_and_drain();
   driver_.reset();  // after the tasks: they may have had operations in flight
+  // A thread that queued the last task may still be inside notify().
+  while (remote_wakers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   ::close(wake_fd_);
 }
 
@@ -86,11 +88,15 @@ void Loop::schedule(detail::TaskControl* claimed) noexcept {
     push_local(claimed);
     return;
   }
+  // Counted from before the push (which may let the loop finish and be
+  // destroyed) until notify() is done with the loop: ~Loop waits for zero.
+  remote_wakers_.fetch_add(1, std::memory_order_acq_rel);
   detail::TaskControl* head = remote_.load(std::memory_order_relaxed);
   do {
     claimed->next_runnable = head;
   } while (!remote_.compare_exchange_weak(head, claimed, std::memory_order_release, std::memory_order_relaxed));
   notify();
+  remote_wakers_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 detail::TaskControl* Loop::take_next_here() noexcept {

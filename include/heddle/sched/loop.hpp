@@ -9,6 +9,9 @@
 // Cross-thread protocol (remote queue and sleep):
 //   other thread: push the claimed task on remote_ (lock-free stack), then
 //                 if sleeping_ was true, clear it and write the eventfd.
+//                 The push and the notify are bracketed by remote_wakers_,
+//                 which ~Loop waits to see at zero: the push may let the
+//                 loop finish and be destroyed before notify() returns.
 //   loop thread:  set sleeping_, re-check remote_ and the local queue, then
 //                 block in ppoll on the eventfd until the next timer; clear
 //                 sleeping_ on waking. A push after the re-check sees
@@ -108,6 +111,7 @@ class Loop final : public Scheduler {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<std::size_t> live_{0};
+  std::atomic<int> remote_wakers_{0};  // threads between a remote push and the end of its notify()
   int direct_budget_ = 0;  // direct task-to-task hand-overs left in this turn
   // Local run queue: only the loop's thread touches it.
   detail::TaskControl* local_head_ = nullptr;
