@@ -24,7 +24,7 @@ ensure_packages() {
 }
 
 # Packages every build needs.
-HEDDLE_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev pkgconf liburing-dev)
+HEDDLE_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev pkgconf liburing-dev libhttp-parser-dev)
 
 # build_preset NAME: configure and build one CMake preset.
 build_preset() {
