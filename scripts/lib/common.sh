@@ -26,6 +26,11 @@ ensure_packages() {
 # Packages every build needs.
 HEDDLE_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev pkgconf liburing-dev libhttp-parser-dev)
 
+# Packages the aarch64 preset needs besides those: Debian's cross compiler
+# and qemu-user to run the arm64 test programs (GoogleTest is built for
+# arm64 from libgtest-dev's sources in /usr/src/googletest).
+HEDDLE_AARCH64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libgtest-dev)
+
 # build_preset NAME: configure and build one CMake preset.
 build_preset() {
   cmake --preset "$1" >/dev/null

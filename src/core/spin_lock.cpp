@@ -3,13 +3,15 @@
 
 #include <sched.h>
 
+#include "heddle/arch/cpu_relax.hpp"
+
 namespace heddle::detail {
 
 void SpinLock::lock_slow() noexcept {
   for (int spins = 0;; ++spins) {
     if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
     if (spins < 64) {
-      __builtin_ia32_pause();
+      arch::cpu_relax();
     } else {
       sched_yield();  // the holder may be preempted: let it run
     }

@@ -9,6 +9,8 @@
 
 #include <utility>
 
+#include "heddle/arch/cpu_relax.hpp"
+
 namespace heddle::detail {
 
 void check_no_waiters([[maybe_unused]] const char* primitive, [[maybe_unused]] std::size_t waiters) noexcept {
@@ -197,7 +199,7 @@ WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
 void wait_for_hand_over(const WaitNode& node) noexcept {
   for (int spins = 0; !node.handed_over.load(std::memory_order_acquire); ++spins) {
     if (spins < 64) {
-      __builtin_ia32_pause();
+      arch::cpu_relax();
     } else {
       sched_yield();  // the waker may have been preempted between unlock and Wakeup
     }

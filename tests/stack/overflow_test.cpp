@@ -75,15 +75,19 @@ TEST(OverflowDeathTest, ReportNamesWhatIsMissing) {
                "heddle: stack overflow in task \"\\(unnamed\\)\" spawned at \\(unknown\\):0, stack of unknown size");
 }
 
-// The fault page is mapped before the task stack, so it lies above the stack
-// and can never be mistaken for its guard page.
+// The fault hits the lowest byte of a 1 MiB inaccessible mapping made before
+// the task stack, so it can never be mistaken for the stack's guard page
+// whichever way mmap places mappings (Linux maps downwards, qemu-user
+// upwards): a stack above the mapping is more than the handler's reach (a
+// guard page plus 64 KiB) away, a stack below it lies under the fault.
 void fault_outside_any_guard_page() {
-  void* page = ::mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  constexpr std::size_t kFarBeyondTheReach = 1024 * 1024;
+  void* region = ::mmap(nullptr, kFarBeyondTheReach, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   static StackPool pool;
   running_task_stack = pool.acquire();
   detail::install_overflow_handler(report_a_task_named_deep);
   detail::ensure_alternate_signal_stack();
-  *static_cast<volatile char*>(page) = 1;
+  *static_cast<volatile char*>(region) = 1;
 }
 
 TEST(OverflowDeathTest, OtherFaultsReachTheDefaultAction) {

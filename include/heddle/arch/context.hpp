@@ -3,7 +3,7 @@
 // Owns: heddle_switch_context (one assembly file per ABI), make_context, and
 // the AddressSanitizer / ThreadSanitizer annotations every switch must make.
 // Invariants: a suspended context is exactly a stack pointer at a saved frame
-// (layout in switch_frame_x86_64.h, checked below); a context is resumed at
+// (layout in switch_frame_<arch>.h, checked below); a context is resumed at
 // most once per suspension; the entry function of a made context never
 // returns (it switches away for the last time instead).
 #pragma once
@@ -11,7 +11,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#if defined(__x86_64__)
 #include "heddle/arch/switch_frame_x86_64.h"
+#elif defined(__aarch64__)
+#include "heddle/arch/switch_frame_aarch64.h"
+#else
+#error "heddle: no context switch for this architecture (x86-64 and AArch64 have one: src/arch/switch_*.S)"
+#endif
 
 extern "C" void* heddle_switch_context(void** save_sp, void* target_sp, void* transfer) noexcept;
 extern "C" void heddle_context_entry() noexcept;
@@ -19,6 +25,7 @@ extern "C" void heddle_context_entry() noexcept;
 namespace heddle::arch {
 
 // The frame heddle_switch_context saves, as C++ sees it.
+#if defined(__x86_64__)
 struct SwitchFrame {
   std::uint32_t mxcsr;
   std::uint16_t x87_control;
@@ -35,6 +42,29 @@ static_assert(offsetof(SwitchFrame, r12) == HEDDLE_FRAME_R12);
 static_assert(offsetof(SwitchFrame, rbx) == HEDDLE_FRAME_RBX);
 static_assert(offsetof(SwitchFrame, rbp) == HEDDLE_FRAME_RBP);
 static_assert(offsetof(SwitchFrame, resume_address) == HEDDLE_FRAME_RIP);
+#elif defined(__aarch64__)
+struct SwitchFrame {
+  std::uint64_t fpcr;
+  std::uint64_t padding;
+  std::uint64_t d8, d9, d10, d11, d12, d13, d14, d15;  // bit patterns of the low 64 bits of v8-v15
+  std::uint64_t x19, x20, x21, x22, x23, x24, x25, x26, x27, x28;
+  std::uint64_t frame_pointer;  // x29
+  void* resume_address;         // x30
+};
+static_assert(offsetof(SwitchFrame, fpcr) == HEDDLE_FRAME_FPCR);
+static_assert(offsetof(SwitchFrame, d8) == HEDDLE_FRAME_D8);
+static_assert(offsetof(SwitchFrame, d10) == HEDDLE_FRAME_D10);
+static_assert(offsetof(SwitchFrame, d12) == HEDDLE_FRAME_D12);
+static_assert(offsetof(SwitchFrame, d14) == HEDDLE_FRAME_D14);
+static_assert(offsetof(SwitchFrame, x19) == HEDDLE_FRAME_X19);
+static_assert(offsetof(SwitchFrame, x21) == HEDDLE_FRAME_X21);
+static_assert(offsetof(SwitchFrame, x23) == HEDDLE_FRAME_X23);
+static_assert(offsetof(SwitchFrame, x25) == HEDDLE_FRAME_X25);
+static_assert(offsetof(SwitchFrame, x27) == HEDDLE_FRAME_X27);
+static_assert(offsetof(SwitchFrame, frame_pointer) == HEDDLE_FRAME_FP);
+static_assert(offsetof(SwitchFrame, resume_address) == HEDDLE_FRAME_LR);
+static_assert(HEDDLE_FRAME_SIZE % 16 == 0, "AArch64 requires sp to stay 16-aligned");
+#endif
 static_assert(sizeof(SwitchFrame) == HEDDLE_FRAME_SIZE);
 
 using EntryFunction = void (*)(void* transfer, void* argument);
