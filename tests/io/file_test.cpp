@@ -17,21 +17,18 @@ namespace {
 using heddle::io::File;
 using heddle::test::run_in_loop;
 
-class Files : public ::testing::Test {
+class Files : public heddle::test::NoDescriptorLeak {
  protected:
   void SetUp() override {
-    descriptors_before_ = heddle::test::open_descriptor_count();
+    NoDescriptorLeak::SetUp();
     path_ = "/tmp/heddle-file-test-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
   }
   void TearDown() override {
     ::unlink(path_.c_str());
-    EXPECT_EQ(heddle::test::open_descriptor_count(), descriptors_before_) << "descriptor leak";
+    NoDescriptorLeak::TearDown();
   }
   std::string path_;
-
- private:
-  int descriptors_before_ = 0;
 };
 
 TEST_F(Files, WriteThenReadBackAFileLargerThanAnyBuffer) {

@@ -38,14 +38,7 @@ constexpr auto kRequestTimeout = 200ms;
 constexpr std::string_view kHelloResponse =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
 
-class Http : public ::testing::Test {
- protected:
-  void SetUp() override { descriptors_before_ = heddle::test::open_descriptor_count(); }
-  void TearDown() override { EXPECT_EQ(heddle::test::open_descriptor_count(), descriptors_before_) << "descriptor leak"; }
-
- private:
-  int descriptors_before_ = 0;
-};
+using Http = heddle::test::NoDescriptorLeak;
 
 ServerOptions test_options() {
   ServerOptions options;

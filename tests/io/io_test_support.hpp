@@ -27,6 +27,16 @@ inline int open_descriptor_count() {
   return count - 1;
 }
 
+// A test fixture that fails the test if it leaves a descriptor open.
+class NoDescriptorLeak : public ::testing::Test {
+ protected:
+  void SetUp() override { descriptors_before_ = open_descriptor_count(); }
+  void TearDown() override { EXPECT_EQ(open_descriptor_count(), descriptors_before_) << "descriptor leak"; }
+
+ private:
+  int descriptors_before_ = 0;
+};
+
 // The backend the test program was started for (HEDDLE_IO), checked
 // against the one the loop really got: a silent fallback would make the
 // io_uring half of the suite test epoll twice.

@@ -29,14 +29,7 @@ using heddle::io::UnixListener;
 using heddle::io::UnixStream;
 using heddle::test::run_in_loop;
 
-class Net : public ::testing::Test {
- protected:
-  void SetUp() override { descriptors_before_ = heddle::test::open_descriptor_count(); }
-  void TearDown() override { EXPECT_EQ(heddle::test::open_descriptor_count(), descriptors_before_) << "descriptor leak"; }
-
- private:
-  int descriptors_before_ = 0;
-};
+using Net = heddle::test::NoDescriptorLeak;
 
 int error_of(const std::function<void()>& f) {
   try {

@@ -15,12 +15,13 @@
 #include <functional>
 #include <new>
 #include <optional>
-#include "heddle/core/source_location.hpp"
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 
+#include "heddle/core/detail/result_slot.hpp"
+#include "heddle/core/source_location.hpp"
 #include "heddle/core/suspend.hpp"
 #include "heddle/stack/stack.hpp"
 
@@ -40,20 +41,6 @@ struct SpawnOptions {
 };
 
 namespace detail {
-
-template <class T>
-struct ResultSlot {
-  std::optional<T> value;
-  template <class F>
-  void run(F& f) { value.emplace(std::invoke(f)); }
-  T take() { return std::move(*value); }
-};
-template <>
-struct ResultSlot<void> {
-  template <class F>
-  void run(F& f) { std::invoke(f); }
-  void take() {}
-};
 
 template <class F, class T>
 struct TaskFrame final : TaskFrameBase {

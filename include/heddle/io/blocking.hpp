@@ -31,6 +31,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "heddle/core/detail/result_slot.hpp"
 #include "heddle/core/suspend.hpp"
 
 namespace heddle {
@@ -61,41 +62,10 @@ struct BlockingJob {
 // job's error. A cancellation point (see blocking()).
 void run_blocking(BlockingJob& job);
 
-template <class R>
-struct BlockingResult {
-  std::optional<R> value;
-  template <class F>
-  void run(F& f) { value.emplace(std::invoke(f)); }
-  R take() { return std::move(*value); }
-};
-template <class R>
-struct BlockingResult<R&> {
-  R* value = nullptr;
-  template <class F>
-  void run(F& f) { value = std::addressof(std::invoke(f)); }
-  R& take() { return *value; }
-};
-template <class R>
-struct BlockingResult<R&&> {
-  R* value = nullptr;
-  template <class F>
-  void run(F& f) {
-    R&& returned = std::invoke(f);  // named, so an lvalue whose address can be kept
-    value = std::addressof(returned);
-  }
-  R&& take() { return std::move(*value); }
-};
-template <>
-struct BlockingResult<void> {
-  template <class F>
-  void run(F& f) { std::invoke(f); }
-  void take() {}
-};
-
 template <class F, class R>
 struct BlockingCall final : BlockingJob {
   F& fn;
-  BlockingResult<R> result;
+  heddle::detail::ResultSlot<R> result;
 
   explicit BlockingCall(F& f) noexcept : fn(f) { invoke = &call; }
   // Runs on a pool thread; `result` and `error` are read by the task only
