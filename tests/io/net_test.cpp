@@ -432,6 +432,22 @@ TEST_F(Net, WrongAddressFamiliesAreErrors) {
   });
 }
 
+TEST(NetDeathTest, AnUnknownHeddleIoValueIsAnErrorNamingIt) {
+  // In a fresh process: the choice is read once, at the first I/O.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ::setenv("HEDDLE_IO", "bogus", 1);
+        try {
+          (void)heddle::io::current_backend();
+        } catch (const std::invalid_argument& e) {
+          std::_Exit(std::string(e.what()).find("bogus") != std::string::npos ? 0 : 2);
+        }
+        std::_Exit(1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST_F(Net, IoInATaskWithNoSchedulerIsALogicError) {
   auto task = heddle::spawn([] {
     auto ends = UnixStream::pair();  // (clang 14 cannot capture structured bindings)
