@@ -5,6 +5,7 @@
 
 #include "heddle/core/cancelled.hpp"
 #include "heddle/core/combinators.hpp"
+#include "heddle/core/dump.hpp"
 #include "heddle/core/suspend.hpp"
 #include "heddle/core/task.hpp"
 #include "heddle/io/address.hpp"

@@ -40,7 +40,7 @@ GroupOutcome wait_arms(GroupLink& group, TaskControl* const* arms, std::size_t c
     }
     if (remaining == 0) return outcome;
     try {
-      group.owner->park(!cancelling);
+      group.owner->park(!cancelling, "heddle::join/select");
     } catch (const Cancelled&) {
       outcome.owner_cancelled = true;
       cancel_all();
@@ -131,7 +131,7 @@ void TaskGroup::wait_all(bool interruptible) {
     reap();
     if (live_ == 0) return;
     try {
-      link_.owner->park(interruptible && !cancelling_);
+      link_.owner->park(interruptible && !cancelling_, "heddle::TaskGroup::wait");
     } catch (const Cancelled&) {
       owner_cancelled_ = true;
       cancel();

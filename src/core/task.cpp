@@ -40,9 +40,22 @@ std::atomic<std::uint64_t> swallowed_count{0};
 
 // ---- type-stable storage: control blocks and thread parkers are never freed.
 
+// Control blocks are made kControlChunk at a time and never freed. Every
+// chunk is also linked into ControlDepot::chunks, which is the registry of
+// tasks that dump_tasks walks: a live task is a block whose state word says
+// so, so spawn pays nothing to be registered. A chunk is fully built before
+// the release store that publishes it, and its `next` never changes after,
+// so a walker that acquire-loads the head sees every block of every chunk it
+// reaches initialised; it reads their fields racily (src/core/dump.cpp).
+struct ControlChunk {
+  TaskControl blocks[kControlChunk];
+  ControlChunk* next = nullptr;  // the chunk made before this one
+};
+
 struct ControlDepot {
   std::mutex mutex;
   TaskControl* free_head = nullptr;
+  std::atomic<ControlChunk*> chunks{nullptr};  // newest first; written under `mutex`, read by anyone
   std::vector<Parker*> thread_parkers;
 
   void give_back(TaskControl* head, TaskControl* tail) {
@@ -54,12 +67,17 @@ struct ControlDepot {
   TaskControl* take_batch(std::size_t& count) {
     std::lock_guard lock(mutex);
     if (free_head == nullptr) {
-      auto* chunk = new TaskControl[kControlChunk];  // never freed: type-stable
+      auto* chunk = new ControlChunk;  // never freed: type-stable
+      TaskControl* blocks = chunk->blocks;
       for (std::size_t i = 0; i < kControlChunk; ++i) {
-        chunk[i].parker.task = &chunk[i];
-        chunk[i].next_free = i + 1 < kControlChunk ? &chunk[i + 1] : nullptr;
+        blocks[i].parker.task = &blocks[i];
+        blocks[i].next_free = i + 1 < kControlChunk ? &blocks[i + 1] : nullptr;
       }
-      free_head = chunk;
+      // Publish for for_each_control_block. Writers hold the mutex, so a
+      // plain load and a release store suffice (no read-modify-write).
+      chunk->next = chunks.load(relaxed);
+      chunks.store(chunk, release);
+      free_head = blocks;
     }
     TaskControl* head = free_head;
     TaskControl* tail = head;
@@ -105,6 +123,7 @@ struct ThreadState {
   std::size_t cache_count = 0;
   std::uint64_t next_id = 0;
   std::uint64_t id_limit = 0;
+  std::uint32_t thread_id = 0;    // gettid(), for TaskControl::running_thread
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* tsan_fiber = nullptr;
@@ -151,6 +170,7 @@ void init_thread(ThreadState& ts) {
   static std::once_flag handler_once;
   std::call_once(handler_once, [] { install_overflow_handler(&provide_overflow_info); });
   ensure_alternate_signal_stack();
+  ts.thread_id = static_cast<std::uint32_t>(gettid());
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* addr = nullptr;
@@ -201,6 +221,7 @@ __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched
   t->return_slot = save;
   t->resumed_from = self;
   t->dispatched = dispatched;
+  t->running_thread.store(ts.thread_id, relaxed);
   t_current = t;
 #if HEDDLE_ASAN
   void* fake_stack = nullptr;
@@ -229,10 +250,13 @@ __attribute__((always_inline)) inline void leave(TaskControl* t) {
 #if HEDDLE_ASAN || HEDDLE_TSAN
   ThreadState& ts = thread_state();
 #endif
+  const std::uint32_t thread_id = t->running_thread.load(relaxed);
+  t->running_thread.store(0, relaxed);  // before the switch: once out, others may run it
   if (next) {
     next->return_slot = t->return_slot;
     next->resumed_from = t->resumed_from;
     next->dispatched = true;
+    next->running_thread.store(thread_id, relaxed);
     t_current = next;
     target_sp = next->saved_sp;
 #if HEDDLE_ASAN
@@ -467,7 +491,7 @@ Parker& current_parker() {
 
 // ---- Parker
 
-void Parker::park(bool interruptible) {
+void Parker::park(bool interruptible, const char* leaf) {
   std::uint32_t token = 1;
   if (state.compare_exchange_strong(token, 0, acq_rel, relaxed)) return;
   if (task == nullptr) {
@@ -493,7 +517,7 @@ void Parker::park(bool interruptible) {
     std::uint32_t waiting = 2;
     state.compare_exchange_strong(waiting, 0, acq_rel, relaxed);
   };
-  const WakeReason reason = suspend_with_hooks(on_suspend, &on_cancel, interruptible);
+  const WakeReason reason = suspend_with_hooks(on_suspend, &on_cancel, interruptible, leaf);
   token = 1;
   state.compare_exchange_strong(token, 0, acq_rel, relaxed);
   finish_suspension(reason);
@@ -589,6 +613,8 @@ void* frame_address(TaskControl* t, std::size_t size, std::size_t align) {
 
 void abandon_control(TaskControl* t) noexcept {
   t->frame = nullptr;
+  // Never started: mark it finished (same generation) so the registry does not list it.
+  t->state.store((t->state.load(relaxed) & ~kPhaseMask) | static_cast<std::uint64_t>(Phase::finished), release);
   release_task(t);
 }
 
@@ -604,6 +630,12 @@ void start_task(TaskControl* t, void* context_top) {
     return;
   }
   enter(t, false);
+}
+
+void for_each_control_block(void (*visit)(TaskControl*, void*), void* context) noexcept {
+  for (ControlChunk* chunk = depot().chunks.load(acquire); chunk; chunk = chunk->next) {
+    for (TaskControl& block : chunk->blocks) visit(&block, context);
+  }
 }
 
 void release_task(TaskControl* t) noexcept {
@@ -634,7 +666,7 @@ TaskControl* take_finished(GroupLink& group) noexcept {
 // ---- suspension, resume, cancellation
 
 WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_cancel)(void*) noexcept,
-                           void* context, bool interruptible) {
+                           void* context, bool interruptible, const char* leaf) {
   TaskControl* t = t_current;
   if (t == nullptr) throw std::logic_error("heddle::suspend: called outside a task (on a thread's own stack)");
   std::uint64_t s = t->state.load(relaxed);
@@ -645,6 +677,7 @@ WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_
   t->on_suspend = on_suspend;
   t->on_cancel = on_cancel;
   t->hook_context = context;
+  t->leaf = leaf;  // published by the release below, with the parking generation
   t->interruptible.store(interruptible, relaxed);
   // running -> parking with the next generation. Only the task itself moves
   // it out of running; others may only set the cancel bit meanwhile, which
@@ -735,7 +768,7 @@ void wait_finished(TaskControl* t, bool interruptible) {
   // Finalize unparks us after publishing "finished"; any other wake-up is
   // spurious and the loop parks again. A cancelled wait leaves the
   // registration in place: a later unpark is harmless.
-  while (!is_finished(t)) me.park(interruptible && me.task != nullptr);
+  while (!is_finished(t)) me.park(interruptible && me.task != nullptr, "heddle::Task::join");
 }
 
 void detach_task(TaskControl* t) noexcept {

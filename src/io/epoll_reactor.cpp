@@ -75,7 +75,7 @@ class EpollReactor final : public Reactor {
       heddle::Timer timer;
       if (op.deadline != Clock::time_point::max()) timer.arm(op.deadline, &EpollReactor::expire, &op);
       op.timed_out = false;
-      const heddle::detail::WakeReason reason = park([&](const Resumer& resumer) {
+      const heddle::detail::WakeReason reason = park(op.kind, [&](const Resumer& resumer) {
         op.waiter = resumer;
         link(list, op);
       });

@@ -42,11 +42,25 @@ std::unique_ptr<Reactor> make_epoll_reactor();
 std::unique_ptr<Reactor> make_uring_reactor();
 #endif
 
-// Parks the running task with `op.waiter` set, cancellable; returns why it woke.
+// The leaf name a task parked in `kind` shows in heddle::dump_tasks (a
+// string literal: it is read after the suspension ends).
+constexpr const char* leaf_of(OpKind kind) noexcept {
+  switch (kind) {
+    case OpKind::read: case OpKind::recv: case OpKind::recvmsg: return "heddle::io read";
+    case OpKind::write: case OpKind::send: case OpKind::sendmsg: return "heddle::io write";
+    case OpKind::accept: return "heddle::io accept";
+    case OpKind::connect: return "heddle::io connect";
+    case OpKind::poll_readable: case OpKind::poll_writable: return "heddle::io readiness";
+    default: return "heddle::io file";
+  }
+}
+
+// Parks the running task (op.waiter is set by on_suspend), cancellable
+// unless `interruptible` is false; returns why it woke.
 template <class OnSuspend>
-heddle::detail::WakeReason park(OnSuspend&& on_suspend, bool interruptible = true) {
+heddle::detail::WakeReason park(OpKind kind, OnSuspend&& on_suspend, bool interruptible = true) {
   return heddle::detail::suspend_with_hooks(on_suspend, static_cast<heddle::detail::NoCancelHook*>(nullptr),
-                                            interruptible);
+                                            interruptible, leaf_of(kind));
 }
 
 }  // namespace heddle::io::detail

@@ -103,12 +103,12 @@ class UringReactor final : public Reactor {
     prepare(op);
     heddle::Timer timer;
     if (op.deadline != Clock::time_point::max()) timer.arm(op.deadline, &UringReactor::expire, &op);
-    const heddle::detail::WakeReason reason = park([&](const Resumer& resumer) { op.waiter = resumer; });
+    const heddle::detail::WakeReason reason = park(op.kind, [&](const Resumer& resumer) { op.waiter = resumer; });
     if (!op.done) {
       // Cancelled (or woken without a completion): the kernel may still use
       // op's buffers. Cancel it and wait for its completion before leaving.
       submit_cancel(op);
-      while (!op.done) park([&](const Resumer& resumer) { op.waiter = resumer; }, false);
+      while (!op.done) park(op.kind, [&](const Resumer& resumer) { op.waiter = resumer; }, false);
     }
     timer.cancel();
     if (reason != heddle::detail::WakeReason::resumed) {

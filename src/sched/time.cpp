@@ -99,7 +99,7 @@ void sleep_until(Clock::time_point deadline) {
   entry.deadline = deadline;
   entry.expire = &detail::expire_sleep;
   const detail::TimerTarget target = detail::TimerTarget::for_caller();
-  suspend(
+  detail::suspend_named("heddle::sleep_until",
       [&](const Resumer& r) {
         entry.resumer = r;
         target.arm(&entry);

@@ -161,8 +161,10 @@ WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool int
     if (node.linked) list.remove(&node);
     lock.unlock();
   };
-  const WakeReason reason = interruptible ? suspend_with_hooks(on_suspend, &on_cancel, true)
-                                          : suspend_with_hooks(on_suspend, static_cast<NoCancelHook*>(nullptr), false);
+  constexpr const char* leaf = "heddle::sync wait";  // for dump_tasks; the backtrace names the primitive
+  const WakeReason reason =
+      interruptible ? suspend_with_hooks(on_suspend, &on_cancel, true, leaf)
+                    : suspend_with_hooks(on_suspend, static_cast<NoCancelHook*>(nullptr), false, leaf);
   if (!enqueued) lock.unlock();  // cancelled before it parked: nothing was enqueued
   finish_suspension(reason);
   return WaitStatus::woken;

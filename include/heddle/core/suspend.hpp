@@ -74,13 +74,16 @@ struct NoCancelHook {
   void operator()() const noexcept {}
 };
 
+// `leaf` names the suspension in dump_tasks ("heddle::sleep_until"): a
+// string literal, or null.
 template <class OnSuspend, class OnCancel>
-WakeReason suspend_with_hooks(OnSuspend& on_suspend, OnCancel* on_cancel, bool interruptible) {
+WakeReason suspend_with_hooks(OnSuspend& on_suspend, OnCancel* on_cancel, bool interruptible,
+                              const char* leaf = nullptr) {
   static_assert(std::is_invocable_v<OnSuspend&, const Resumer&>, "on_suspend must accept a heddle::Resumer");
   SuspendHooks<OnSuspend, OnCancel> hooks{on_suspend, on_cancel};
   return suspend_current(&SuspendHooks<OnSuspend, OnCancel>::call_suspend,
                          on_cancel ? &SuspendHooks<OnSuspend, OnCancel>::call_cancel : nullptr, &hooks,
-                         interruptible);
+                         interruptible, leaf);
 }
 
 [[noreturn]] void throw_cancelled();
@@ -89,6 +92,14 @@ void rethrow_hook_error();
 inline void finish_suspension(WakeReason reason) {
   if (reason == WakeReason::cancelled) throw_cancelled();
   if (reason == WakeReason::hook_failed) rethrow_hook_error();
+}
+
+// heddle::suspend(on_suspend, on_cancel) for leaves inside heddle, naming the
+// suspension for dump_tasks: `leaf` must be a string literal.
+template <class OnSuspend, class OnCancel>
+void suspend_named(const char* leaf, OnSuspend&& on_suspend, OnCancel&& on_cancel) {
+  static_assert(std::is_nothrow_invocable_v<OnCancel&>, "on_cancel must be noexcept");
+  finish_suspension(suspend_with_hooks(on_suspend, &on_cancel, true, leaf));
 }
 
 }  // namespace detail

@@ -2,6 +2,7 @@
 #include <heddle/heddle.hpp>
 
 #include <cstdio>
+#include <sstream>
 
 int main() {
   heddle::Loop loop;
@@ -10,7 +11,9 @@ int main() {
     for (int i = 1; i <= 3; ++i) (void)numbers.send(i);
     numbers.close();
   });
+  std::ostringstream dump;
   auto consumer = loop.spawn([&] {
+    heddle::dump_tasks(dump);  // links the task dump's symboliser (libbacktrace) too
     int sum = 0;
     while (auto n = numbers.receive()) sum += *n;
     return sum;
@@ -19,5 +22,6 @@ int main() {
   producer.join();
   const int sum = consumer.join();
   std::printf("heddle consumer: sum %d\n", sum);
+  if (dump.str().empty()) return 2;
   return sum == 6 ? 0 : 1;
 }

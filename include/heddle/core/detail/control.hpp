@@ -72,8 +72,9 @@ struct Parker {
   std::uint64_t waiting_generation = 0;  // the owner's suspension that waits here
 
   // Parks the caller (its own task or thread) until unparked. Interruptible
-  // parks throw heddle::Cancelled when the task is cancelled.
-  void park(bool interruptible);
+  // parks throw heddle::Cancelled when the task is cancelled. `leaf` names
+  // the wait for dump_tasks (a string literal, or null).
+  void park(bool interruptible, const char* leaf = nullptr);
   // Threads only: parks until unparked (true) or until `deadline` passes
   // (false). CLOCK_MONOTONIC nanoseconds, as std::chrono::steady_clock.
   bool park_until(std::int64_t deadline_ns);
@@ -114,6 +115,7 @@ struct TaskControl {
   void (*on_suspend)(void* context, const Resumer& resumer) = nullptr;
   void (*on_cancel)(void* context) noexcept = nullptr;
   void* hook_context = nullptr;
+  const char* leaf = nullptr;    // what it waits in, for dump_tasks: a string literal, or null
   std::atomic<bool> interruptible{true};
   bool exiting = false;          // the last switch out: finish, not park
   bool yielding = false;         // switching out to be requeued on its scheduler (this_task::yield)
@@ -160,6 +162,11 @@ struct TaskControl {
   TaskControl* scheduler_next = nullptr;
   TaskControl* next_free = nullptr;
 
+  // For dump_tasks: the Linux thread id (gettid) that has the task switched
+  // in, 0 while it is switched out. Relaxed stores at every switch in and out
+  // (no read-modify-write); only a dump reads it.
+  std::atomic<std::uint32_t> running_thread{0};
+
   // Sanitizers.
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;
@@ -181,9 +188,17 @@ void start_task(TaskControl* task, void* context_top);
 void release_task(TaskControl* task) noexcept;  // frame destroyed, stack and control returned
 void abandon_control(TaskControl* task) noexcept;  // spawn failed before the task started
 
+// The registry of tasks (dump_tasks): calls visit(block, context) for every
+// control block ever made, live or not, newest chunk first. Lock-free, no
+// allocation, safe against spawns on other threads; the block's state word
+// says whether it holds a live task (src/core/dump.cpp reads it).
+void for_each_control_block(void (*visit)(TaskControl* block, void* context), void* context) noexcept;
+
 // Suspension (the running task).
+// `leaf` names the suspension for dump_tasks: a string literal (it is read
+// after the suspension ended), or null.
 WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_cancel)(void*) noexcept,
-                           void* context, bool interruptible);
+                           void* context, bool interruptible, const char* leaf = nullptr);
 
 // Waking and cancelling.
 enum class Claim : std::uint8_t {
