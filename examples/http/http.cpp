@@ -8,6 +8,9 @@
 //   http demo [--seconds S] [--connections C] [--idle N]
 //                           the server under a built-in load generator, then
 //                           N idle connections: req/s, latency, memory (demo.cpp)
+//   http soak [--seconds S] the server under a mixed client population (keep-alive,
+//                           pipelined, slow, resetting, malformed...) for S seconds
+//                           (default 600), then checked for leaks (soak.hpp)
 //   http --self-test        a quick functional run on an ephemeral port
 #include <csignal>
 #include <cstdio>
@@ -23,6 +26,7 @@
 #include "heddle/io/net.hpp"
 #include "http_client.hpp"
 #include "http_server.hpp"
+#include "soak.hpp"
 
 namespace io = heddle::io;
 using namespace std::chrono_literals;
@@ -134,6 +138,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: http serve [--verbose] [--port N | N]\n"
                "       http demo [--seconds S] [--connections C] [--idle N]\n"
+               "       http soak [--seconds S]\n"
                "       http --self-test\n");
   return 2;
 }
@@ -175,6 +180,17 @@ int main(int argc, char** argv) {
       }
     }
     return http_example::run_demo(options);
+  }
+
+  if (mode == "soak") {
+    http_example::SoakOptions options;
+    for (int i = 2; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--seconds") != 0 || i + 1 >= argc) return usage();
+      const long seconds = number(argv[++i], 1, 7 * 24 * 3600);
+      if (seconds < 0) return usage();
+      options.seconds = static_cast<double>(seconds);
+    }
+    return http_example::run_soak(options);
   }
 
   int port = 8080;
