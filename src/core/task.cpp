@@ -243,9 +243,8 @@ __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched
 // Either way the receiver finishes what t's switch asked for (after_switch).
 // Returns when `t` is resumed (never, when it is exiting), after finishing
 // what the switch into it asked for.
-__attribute__((always_inline)) inline void leave(TaskControl* t) {
-  TaskControl* next = nullptr;
-  if (t->dispatched && t->scheduler) next = t->scheduler->take_next_here();
+__attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* next = nullptr) {
+  if (!next && t->dispatched && t->scheduler) next = t->scheduler->take_next_here();
   void* target_sp;
 #if HEDDLE_ASAN || HEDDLE_TSAN
   ThreadState& ts = thread_state();
@@ -392,7 +391,12 @@ void after_switch(TaskControl* from) {
   } else if (from->yielding) {
     from->yielding = false;  // still running: it only goes back on its scheduler's queue
     from->wake_reason = WakeReason::resumed;
-    run_claimed(from);
+    const bool spawned = std::exchange(from->spawning, false);
+    if (Scheduler* scheduler = from->scheduler) {
+      scheduler->requeue(from, spawned ? Scheduler::Requeue::spawned : Scheduler::Requeue::yielded);
+    } else {
+      run_claimed(from);
+    }
   } else {
     complete_park(from);
   }
@@ -417,6 +421,7 @@ void report_swallowed_cancel(TaskControl* t) noexcept {
   // Started by a task that handed over to this one directly.
   if (transfer) after_switch(static_cast<TaskControl*>(transfer));
   t->frame->run();
+  if (t->locals) destroy_task_locals(t);  // on the task's own stack: destructors may suspend
   if (t->cancel_delivered && !t->frame->error) report_swallowed_cancel(t);
   t->exiting = true;
   if (!canary_intact(t->stack)) report_canary_overflow(t);
@@ -581,6 +586,8 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
     t->name[0] = '\0';
   }
   t->scheduler = scheduler ? scheduler : (t_current ? t_current->scheduler : ts.scheduler);
+  t->scheduler_word = 0;
+  t->locals = nullptr;
   t->spawn_site = site;
   t->spawn_file = site.file_name();
   t->spawn_line = site.line();
@@ -627,6 +634,19 @@ void start_task(TaskControl* t, void* context_top) {
   if (scheduler) scheduler->task_started(t);
   if (scheduler && !scheduler->on_scheduler_thread()) {
     scheduler->schedule(t);  // a task only runs on its scheduler's threads: it starts there
+    return;
+  }
+  TaskControl* parent = t_current;
+  if (scheduler && parent && parent->scheduler == scheduler && parent->dispatched &&
+      scheduler->spawns_work_first()) {
+    // Work-first: the child takes the parent's place on this thread (and its
+    // way back to the dispatcher); whoever receives the switch hands the
+    // parent's continuation to requeue(spawned), where other threads may
+    // steal it. Returns when the parent runs again, on whichever thread.
+    parent->yielding = true;
+    parent->spawning = true;
+    check_canary(parent);
+    leave(parent, t);
     return;
   }
   enter(t, false);

@@ -231,7 +231,11 @@ int perform(Operation& op) {
   if (Loop* loop = Loop::current(); loop && heddle::detail::current_task()) {
     return reactor_of(*loop).perform(op);
   }
-  if (heddle::detail::current_task()) {
+  if (heddle::detail::TaskControl* task = heddle::detail::current_task()) {
+    if (task->scheduler) {
+      throw std::logic_error("heddle io: I/O in a task needs a heddle::Loop (this task's scheduler, e.g. a "
+                             "heddle::Pool, does not drive I/O; run I/O tasks on a Loop)");
+    }
     throw std::logic_error("heddle io: I/O in a task needs a heddle::Loop (this task has no scheduler)");
   }
   return perform_on_thread(op);

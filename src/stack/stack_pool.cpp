@@ -168,36 +168,114 @@ StackPool::~StackPool() {
       if (stack.kind == StackKind::guarded) unmap_guarded(stack);
     }
   }
-  if (stats_.live != 0) {
+  const std::size_t live = stats_.guarded_created + stats_.canary_created - idle_.size() - to_trim_.size();
+  if (live != 0) {
     // A live canary stack shares its chunk with idle ones, so no chunk can go.
     std::fprintf(stderr, "heddle: StackPool destroyed with %zu stacks still in use; their memory stays mapped\n",
-                 stats_.live);
+                 live);
     return;
   }
   for (auto [memory, bytes] : canary_chunks_) ::munmap(memory, bytes);
 }
 
+namespace {
+
+// The per-thread cache of the default pool. Trivially destructible, so its
+// access needs no TLS wrapper; the thread-exit flush is armed separately the
+// first time a stack is cached. A task may move between threads, so the
+// cache is only reached through thread_stack_cache() (not inlined: no
+// caller keeps a thread-local's address across a switch).
+constexpr std::size_t kThreadCacheStacks = 16;
+struct ThreadStackCache {
+  Stack stacks[kThreadCacheStacks];
+  // Written by the owning thread only (plain load + store, no locked
+  // instruction); read racily by StackPool::stats() through the registry.
+  std::atomic<std::size_t> count{0};
+  bool registered = false;
+  std::size_t size() const noexcept { return count.load(std::memory_order_relaxed); }
+  void set_size(std::size_t n) noexcept { count.store(n, std::memory_order_relaxed); }
+};
+thread_local ThreadStackCache t_stack_cache;
+
+__attribute__((noinline)) ThreadStackCache& thread_stack_cache() noexcept { return t_stack_cache; }
+
+// Every thread cache that holds or held stacks, for stats(): the number of
+// stacks in use is derived (made - idle - cached), so acquire and release
+// touch no shared counter.
+struct CacheRegistry {
+  std::mutex mutex;
+  std::vector<ThreadStackCache*> caches;
+};
+CacheRegistry& cache_registry() {
+  static auto* registry = new CacheRegistry;  // outlives every thread's exit
+  return *registry;
+}
+
+}  // namespace
+
+struct StackPoolAccess {
+  static void flush(ThreadStackCache& cache) noexcept {
+    for (std::size_t i = 0; i < cache.size(); ++i) cache.stacks[i].pool->release_shared(cache.stacks[i]);
+    CacheRegistry& registry = cache_registry();
+    std::lock_guard lock(registry.mutex);
+    cache.set_size(0);
+    std::erase(registry.caches, &cache);
+    cache.registered = false;
+  }
+};
+
+namespace {
+struct ThreadStackCacheFlush {
+  bool armed = false;
+  ~ThreadStackCacheFlush() { StackPoolAccess::flush(t_stack_cache); }
+};
+thread_local ThreadStackCacheFlush t_stack_cache_flush;
+}  // namespace
+
+Stack StackPool::take_shared() {
+  std::lock_guard lock(mutex_);
+  // Resident idle stacks first; then those still waiting to be trimmed
+  // (their memory is resident too).
+  for (auto* list : {&idle_, &to_trim_}) {
+    if (list->empty()) continue;
+    Stack stack = list->back();
+    list->pop_back();
+    cold_ = std::min(cold_, idle_.size());
+    return stack;
+  }
+  return Stack{};
+}
+
 Stack StackPool::acquire() {
   Stack stack;
-  {
-    std::lock_guard lock(mutex_);
-    // Resident idle stacks first; then those still waiting to be trimmed
-    // (their memory is resident too).
-    for (auto* list : {&idle_, &to_trim_}) {
-      if (list->empty()) continue;
-      stack = list->back();
-      list->pop_back();
-      cold_ = std::min(cold_, idle_.size());
-      ++stats_.live;
-      break;
+  if (thread_cached_) {
+    ThreadStackCache& cache = thread_stack_cache();
+    std::size_t count = cache.size();
+    if (count == 0) {
+      // Refill half the cache under one lock (resident stacks only).
+      std::lock_guard lock(mutex_);
+      while (count < kThreadCacheStacks / 2 && idle_.size() > cold_) {
+        cache.stacks[count++] = idle_.back();
+        idle_.pop_back();
+      }
+      cache.set_size(count);  // under the lock: stats() never counts a stack twice
+    }
+    if (count != 0) {
+      stack = cache.stacks[count - 1];
+      cache.set_size(count - 1);
     }
   }
+  if (!stack) stack = take_shared();
   if (!stack) stack = options_.guard == Guard::never ? make_canary() : make_guarded();
+  prepare(stack);
+  return stack;
+}
+
+void StackPool::prepare(Stack& stack) noexcept {
   forget_earlier_frames(stack);
   // Re-armed every time: a stack whose memory was given back reads as zeros.
   arm_canary(stack);
   if (options_.paint) paint(stack);
-  return stack;
 }
 
 // Every stack gets a slot on the free list when it is made, so that release,
@@ -229,7 +307,6 @@ Stack StackPool::make_guarded() {
     throw;
   }
   ++stats_.guarded_created;
-  ++stats_.live;
   return stack;
 }
 
@@ -254,17 +331,43 @@ Stack StackPool::make_canary() {
   Stack stack = canary_fresh_.back();
   canary_fresh_.pop_back();
   ++stats_.canary_created;
-  ++stats_.live;
   return stack;
 }
 
 void StackPool::release(const Stack& stack) noexcept {
   if (!stack) return;
   assert(stack.pool == this && "heddle: stack released to a pool that did not make it");
+  if (thread_cached_) {
+    ThreadStackCache& cache = thread_stack_cache();
+    std::size_t count = cache.size();
+    if (count == kThreadCacheStacks) {
+      // Full: give half back under one lock, within the resident budget.
+      std::lock_guard lock(mutex_);
+      while (count > kThreadCacheStacks / 2 && idle_.size() - cold_ + to_trim_.size() < options_.max_resident_idle) {
+        idle_.push_back(cache.stacks[--count]);  // never allocates: room was reserved when it was made
+      }
+      cache.set_size(count);
+    }
+    if (count < kThreadCacheStacks) {
+      if (!cache.registered) {
+        t_stack_cache_flush.armed = true;  // registers the flush at thread exit
+        CacheRegistry& registry = cache_registry();
+        std::lock_guard lock(registry.mutex);
+        registry.caches.push_back(&cache);  // may throw bad_alloc: then we terminate, as for any noexcept
+        cache.registered = true;
+      }
+      cache.stacks[count] = stack;
+      cache.set_size(count + 1);
+      return;
+    }
+  }
+  release_shared(stack);
+}
+
+void StackPool::release_shared(const Stack& stack) noexcept {
   Stack single = stack;
   {
     std::lock_guard lock(mutex_);
-    --stats_.live;
     if (idle_.size() - cold_ + to_trim_.size() < options_.max_resident_idle) {
       idle_.push_back(stack);  // never allocates: room was reserved when the stack was made
       return;
@@ -327,14 +430,26 @@ void StackPool::push_cold(const Stack& stack) noexcept {
 StackPool::Stats StackPool::stats() const {
   std::lock_guard lock(mutex_);
   Stats stats = stats_;
-  stats.idle = idle_.size() + to_trim_.size();
+  std::size_t cached = 0;
+  if (thread_cached_) {
+    CacheRegistry& registry = cache_registry();
+    std::lock_guard registry_lock(registry.mutex);
+    for (const ThreadStackCache* cache : registry.caches) cached += cache->size();
+  }
+  stats.idle = idle_.size() + to_trim_.size() + cached;
+  const std::size_t made = stats_.guarded_created + stats_.canary_created;
+  stats.live = made >= stats.idle ? made - stats.idle : 0;  // racy reads of other threads' caches
   return stats;
 }
 
 StackPool& StackPool::default_pool() {
   // Leaked on purpose: a task may finish, and give its stack back, while
   // static destructors run.
-  static StackPool* pool = new StackPool();
+  static StackPool* pool = [] {
+    auto* made = new StackPool();
+    made->thread_cached_ = true;
+    return made;
+  }();
   return *pool;
 }
 

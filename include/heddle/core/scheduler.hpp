@@ -38,6 +38,22 @@ class Scheduler {
   virtual void task_started(detail::TaskControl*) noexcept {}
   virtual void task_finished(detail::TaskControl*) noexcept {}
 
+  // Why a running task of this scheduler switched out without parking.
+  enum class Requeue : unsigned char {
+    yielded,  // this_task::yield: run it again after what is runnable now
+    spawned,  // it spawned a child that runs now on this thread (work-first,
+              // see spawns_work_first); this is its continuation
+  };
+  // Takes back a task that is still running but switched out (called on
+  // this scheduler's thread by whoever received the switch). Default: queue
+  // it like a woken task.
+  virtual void requeue(detail::TaskControl* task, Requeue) noexcept { schedule(task); }
+  // True when a task of this scheduler that spawns a child on its thread
+  // should hand its own continuation to requeue(spawned) and let the child
+  // run in its place (work-first, as Cilk does), so that idle threads may
+  // steal the continuation. False: the child runs nested on the spawner.
+  virtual bool spawns_work_first() const noexcept { return false; }
+
  protected:
   ~Scheduler() = default;
 };

@@ -139,9 +139,17 @@ class StackPool {
   Stats stats() const;
 
   // The pool spawn uses when none is named (64 KiB stacks, automatic guard).
+  // It also keeps a small cache of stacks per thread (up to 16), exchanged
+  // with the shared free list in batches, so that threads that spawn and
+  // finish tasks at once (a work-stealing Pool) rarely meet on its lock.
   static StackPool& default_pool();
 
  private:
+  friend struct StackPoolAccess;
+  Stack take_shared();                  // under the lock; null Stack when idle lists are empty
+  void release_shared(const Stack& stack) noexcept;
+  void prepare(Stack& stack) noexcept;  // what every acquired stack gets before use
+  bool thread_cached_ = false;
   Stack make_guarded();
   Stack make_canary();
 

@@ -119,6 +119,7 @@ struct TaskControl {
   std::atomic<bool> interruptible{true};
   bool exiting = false;          // the last switch out: finish, not park
   bool yielding = false;         // switching out to be requeued on its scheduler (this_task::yield)
+  bool spawning = false;         // with yielding: switching out to let a child it spawned run (work-first)
   bool dispatched = false;       // entered by its scheduler's dispatcher, not inline by another context
   bool cancel_delivered = false; // a suspension has reported cancellation to the task
   WakeReason wake_reason = WakeReason::resumed;
@@ -134,6 +135,12 @@ struct TaskControl {
 
   // The scheduler that runs this task when it is woken (null: inline).
   Scheduler* scheduler = nullptr;
+  // Free for the scheduler's own use (Pool: the worker a task is pinned to
+  // and the list that tracks it); zero when the task is spawned.
+  std::uint32_t scheduler_word = 0;
+  // Values of heddle::TaskLocal variables (core/task_local.hpp), made on
+  // first use and destroyed on the task's own stack when it finishes.
+  struct TaskLocals* locals = nullptr;
 
   // Storage.
   Stack stack;
@@ -210,6 +217,10 @@ Claim claim_task(TaskControl* task, std::uint64_t generation) noexcept;
 bool resume_task(TaskControl* task, std::uint64_t generation);  // explicit: inline on this thread
 bool wake_task(TaskControl* task, std::uint64_t generation) noexcept;  // the wake policy
 void request_cancel(TaskControl* task) noexcept;
+
+// Destroys the TaskLocal values of a task whose function has returned (on
+// its own stack; src/core/task_local.cpp).
+void destroy_task_locals(TaskControl* task) noexcept;
 
 // For this_task::yield: the canary check and the switch out of a running task.
 void check_stack_canary(TaskControl* task) noexcept;

@@ -1,0 +1,540 @@
+// heddle sched: Pool (the protocol is described in include/heddle/sched/pool.hpp).
+#include "heddle/sched/pool.hpp"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <typeinfo>
+
+#include "heddle/arch/cpu_relax.hpp"
+#include "heddle/arch/sanitizer.hpp"
+#include "heddle/core/detail/spin_lock.hpp"
+#include "heddle/sched/detail/work_stealing_deque.hpp"
+
+namespace heddle {
+namespace detail {
+
+// The live tasks started on one worker (or, for the last list, from outside
+// the pool): for cancelling them all at shutdown. A task finishing on
+// another worker unlinks itself from the list it was started on.
+struct PoolTaskList {
+  SpinLock lock;
+  TaskControl* head = nullptr;
+  std::size_t count = 0;
+};
+
+struct PoolWorker {
+  Pool* pool = nullptr;
+  std::size_t index = 0;
+  std::thread thread;
+  WorkStealingDeque deque;
+  // Owner only.
+  TaskControl* lifo = nullptr;
+  int lifo_streak = 0;           // tasks run from the slot in a row
+  TaskControl* pinned_head = nullptr;  // pinned tasks taken from the inbox, FIFO
+  TaskControl* pinned_tail = nullptr;
+  std::uint64_t random = 0;
+  unsigned tick = 0;
+  // Pinned tasks queued from any thread: a Treiber stack linked by next_runnable.
+  std::atomic<TaskControl*> inbox{nullptr};
+  // Parking: `word` is the futex; `listed` is guarded by Pool::sleep_mutex_.
+  std::atomic<std::uint32_t> word{0};
+  bool listed = false;
+  std::atomic<bool> listed_hint{false};  // `listed`, readable without the mutex (push_inbox)
+  PoolTaskList tasks;
+  std::atomic<std::uint64_t> steals{0};
+  std::atomic<std::uint64_t> global_pops{0};
+  std::atomic<std::uint64_t> parks{0};
+};
+
+namespace {
+
+constexpr std::uint32_t kListMask = 0xffff;
+constexpr unsigned kPinShift = 16;
+constexpr unsigned kGlobalEvery = 61;  // a prime, as Go uses: not in step with any batching
+constexpr int kSpinRounds = 1000;
+constexpr std::size_t kMaxWorkers = 4096;
+
+thread_local PoolWorker* t_worker = nullptr;
+
+// The store-then-load ordering of the parking protocol (pool.hpp): a
+// seq_cst fence on each side. ThreadSanitizer does not model fences (GCC
+// refuses them under -fsanitize=thread), so its builds use a read-modify-
+// write of one shared word instead: those are totally ordered and
+// synchronise, which gives the same guarantee at the price of a shared
+// cache line.
+#if HEDDLE_TSAN
+std::atomic<std::uint64_t> parking_order{0};
+inline void parking_fence() noexcept { parking_order.fetch_add(0, std::memory_order_seq_cst); }
+#else
+inline void parking_fence() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+#endif
+
+// Not inlined: a task may move between threads, so no caller may keep a
+// thread-local's address across a suspension.
+__attribute__((noinline)) PoolWorker* this_worker() noexcept { return t_worker; }
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+void futex_wake(std::atomic<std::uint32_t>* word) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+std::uint64_t next_random(std::uint64_t& state) noexcept {  // xorshift64
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
+}
+
+Pool* pool_of(TaskControl* task) noexcept {
+  Scheduler* scheduler = task->scheduler;
+  return scheduler && typeid(*scheduler) == typeid(Pool) ? static_cast<Pool*>(scheduler) : nullptr;
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::PoolWorker;
+using detail::TaskControl;
+
+Pool::Pool(std::size_t workers) { start(Options{workers, false}); }
+Pool::Pool(Options options) { start(options); }
+
+void Pool::start(Options options) {
+  std::size_t count = options.workers;
+  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  if (count > detail::kMaxWorkers) {
+    throw std::invalid_argument("heddle::Pool: " + std::to_string(count) + " workers requested; at most " +
+                                std::to_string(detail::kMaxWorkers));
+  }
+  std::vector<int> cpus;
+  if (options.pin_threads) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+      throw std::system_error(errno, std::generic_category(), "heddle::Pool: sched_getaffinity");
+    }
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    }
+  }
+  // One list per worker and one (index `count`) for tasks started outside.
+  workers_.reserve(count + 1);
+  for (std::size_t i = 0; i <= count; ++i) {
+    auto worker = std::make_unique<PoolWorker>();
+    worker->pool = this;
+    worker->index = i;
+    worker->random = 0x9e3779b97f4a7c15ull * (i + 1);
+    workers_.push_back(std::move(worker));
+  }
+  // The extra entry only holds the outside list: keep it out of workers_.
+  outside_ = std::move(workers_.back());
+  workers_.pop_back();
+  try {
+    for (std::size_t i = 0; i < count; ++i) {
+      PoolWorker& worker = *workers_[i];
+      const int cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
+      worker.thread = std::thread([this, &worker, cpu] {
+        if (cpu >= 0) {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          CPU_SET(cpu, &set);
+          pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort: a failure only costs locality
+        }
+        const std::string name = "heddle-pool-" + std::to_string(worker.index);
+        pthread_setname_np(pthread_self(), name.c_str());
+        worker_main(worker);
+      });
+    }
+  } catch (...) {
+    stop_workers();
+    throw;
+  }
+}
+
+void Pool::check_accepting() const {
+  if (!accepting_.load(std::memory_order_acquire)) {
+    throw std::logic_error("heddle::Pool::spawn: the pool was shut down");
+  }
+}
+
+Pool::~Pool() {
+  shutdown();
+}
+
+// ---- queues
+
+void Pool::push_global(TaskControl* task) noexcept {
+  task->next_runnable = nullptr;
+  {
+    std::lock_guard lock(global_mutex_);
+    if (global_tail_) global_tail_->next_runnable = task; else global_head_ = task;
+    global_tail_ = task;
+    global_size_.fetch_add(1, std::memory_order_relaxed);
+  }
+  wake_one();
+}
+
+TaskControl* Pool::pop_global() noexcept {
+  if (global_size_.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::lock_guard lock(global_mutex_);
+  TaskControl* task = global_head_;
+  if (task) {
+    global_head_ = task->next_runnable;
+    if (!global_head_) global_tail_ = nullptr;
+    task->next_runnable = nullptr;
+    global_size_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return task;
+}
+
+void Pool::push_local(PoolWorker& worker, TaskControl* task) noexcept {
+  if (!worker.deque.push(task)) {
+    push_global(task);  // full: the global queue takes the overflow
+    return;
+  }
+  wake_one();  // an idle worker may steal it
+}
+
+void Pool::push_inbox(PoolWorker& worker, TaskControl* task) noexcept {
+  TaskControl* head = worker.inbox.load(std::memory_order_relaxed);
+  do {
+    task->next_runnable = head;
+  } while (!worker.inbox.compare_exchange_weak(head, task, std::memory_order_release, std::memory_order_relaxed));
+  detail::parking_fence();  // the producer's half of the parking protocol
+  if (worker.listed_hint.load(std::memory_order_relaxed)) wake(worker);
+}
+
+// ---- Scheduler
+
+void Pool::schedule(TaskControl* claimed) noexcept {
+  if (const std::uint32_t pin = claimed->scheduler_word >> detail::kPinShift) {
+    push_inbox(*workers_[pin - 1], claimed);
+    return;
+  }
+  PoolWorker* worker = detail::this_worker();
+  if (worker && worker->pool == this) {
+    if (sleeper_count_.load(std::memory_order_relaxed) == 0) {
+      // Everyone is busy: run it next here, while its data is in cache.
+      if (TaskControl* previous = std::exchange(worker->lifo, claimed)) push_local(*worker, previous);
+      return;
+    }
+    push_local(*worker, claimed);  // someone is idle: let it steal the task
+    return;
+  }
+  push_global(claimed);
+}
+
+void Pool::requeue(TaskControl* task, Requeue why) noexcept {
+  if (const std::uint32_t pin = task->scheduler_word >> detail::kPinShift) {
+    push_inbox(*workers_[pin - 1], task);
+    return;
+  }
+  PoolWorker* worker = detail::this_worker();
+  if (why == Requeue::spawned && worker && worker->pool == this) {
+    push_local(*worker, task);  // the spawner's continuation: stealable
+    return;
+  }
+  push_global(task);  // a yield: behind everything runnable now
+}
+
+bool Pool::on_scheduler_thread() const noexcept {
+  PoolWorker* worker = detail::this_worker();
+  return worker && worker->pool == this;
+}
+
+TaskControl* Pool::take_next_here() noexcept {
+  PoolWorker* worker = detail::this_worker();
+  if (!worker || worker->pool != this) return nullptr;
+  return find_work(*worker);
+}
+
+void Pool::task_started(TaskControl* task) noexcept {
+  PoolWorker* worker = detail::this_worker();
+  PoolWorker& owner = worker && worker->pool == this ? *worker : *outside_;
+  task->scheduler_word = static_cast<std::uint32_t>(owner.index) + 1;  // outside_'s index is workers_.size()
+  detail::PoolTaskList& tasks = owner.tasks;
+  tasks.lock.lock();
+  task->scheduler_prev = nullptr;
+  task->scheduler_next = tasks.head;
+  if (tasks.head) tasks.head->scheduler_prev = task;
+  tasks.head = task;
+  ++tasks.count;
+  tasks.lock.unlock();
+}
+
+void Pool::task_finished(TaskControl* task) noexcept {
+  const std::uint32_t list = task->scheduler_word & detail::kListMask;
+  PoolWorker& owner = list - 1 < workers_.size() ? *workers_[list - 1] : *outside_;
+  detail::PoolTaskList& tasks = owner.tasks;
+  tasks.lock.lock();
+  if (task->scheduler_prev) task->scheduler_prev->scheduler_next = task->scheduler_next;
+  else tasks.head = task->scheduler_next;
+  if (task->scheduler_next) task->scheduler_next->scheduler_prev = task->scheduler_prev;
+  task->scheduler_prev = task->scheduler_next = nullptr;
+  --tasks.count;
+  tasks.lock.unlock();
+}
+
+// ---- workers
+
+TaskControl* Pool::find_work(PoolWorker& worker) noexcept {
+  // Now and then the global queue first, so local work cannot starve it.
+  if (++worker.tick % detail::kGlobalEvery == 0) {
+    if (TaskControl* task = pop_global()) {
+      worker.global_pops.fetch_add(1, std::memory_order_relaxed);
+      worker.lifo_streak = 0;
+      return task;
+    }
+  }
+  if (worker.inbox.load(std::memory_order_relaxed)) {
+    TaskControl* lifo = worker.inbox.exchange(nullptr, std::memory_order_acquire);
+    TaskControl* fifo = nullptr;
+    while (lifo) {
+      TaskControl* next = lifo->next_runnable;
+      lifo->next_runnable = fifo;
+      fifo = lifo;
+      lifo = next;
+    }
+    // Behind those already taken.
+    if (worker.pinned_tail) worker.pinned_tail->next_runnable = fifo; else worker.pinned_head = fifo;
+    while (fifo && fifo->next_runnable) fifo = fifo->next_runnable;
+    worker.pinned_tail = fifo;
+  }
+  if (TaskControl* task = worker.pinned_head) {
+    worker.pinned_head = task->next_runnable;
+    if (!worker.pinned_head) worker.pinned_tail = nullptr;
+    task->next_runnable = nullptr;
+    worker.lifo_streak = 0;
+    return task;
+  }
+  if (worker.lifo) {
+    if (worker.lifo_streak < kLifoBudget) {
+      ++worker.lifo_streak;
+      return std::exchange(worker.lifo, nullptr);
+    }
+    push_local(worker, std::exchange(worker.lifo, nullptr));  // streak over: behind the rest
+  }
+  worker.lifo_streak = 0;
+  if (TaskControl* task = worker.deque.pop()) return task;
+  if (TaskControl* task = pop_global()) {
+    worker.global_pops.fetch_add(1, std::memory_order_relaxed);
+    return task;
+  }
+  return nullptr;
+}
+
+TaskControl* Pool::steal_from_others(PoolWorker& worker) noexcept {
+  const std::size_t count = workers_.size();
+  if (count < 2) return nullptr;
+  const std::size_t start = static_cast<std::size_t>(detail::next_random(worker.random) % count);
+  for (std::size_t i = 0; i < count; ++i) {
+    PoolWorker& victim = *workers_[(start + i) % count];
+    if (&victim == &worker || victim.deque.maybe_empty()) continue;
+    if (TaskControl* task = victim.deque.steal()) {
+      worker.steals.fetch_add(1, std::memory_order_relaxed);
+      return task;
+    }
+  }
+  return nullptr;
+}
+
+bool Pool::has_work_for(const PoolWorker& worker) const noexcept {
+  if (worker.inbox.load(std::memory_order_relaxed) || worker.pinned_head || worker.lifo ||
+      global_size_.load(std::memory_order_relaxed) != 0) {
+    return true;
+  }
+  for (const auto& other : workers_) {
+    if (!other->deque.maybe_empty()) return true;
+  }
+  return false;
+}
+
+void Pool::worker_main(PoolWorker& worker) {
+  detail::t_worker = &worker;
+  detail::set_thread_scheduler(this);
+  for (;;) {
+    TaskControl* task = find_work(worker);
+    if (!task) task = steal_from_others(worker);
+    if (task) {
+      detail::run_claimed_here(task);
+      continue;
+    }
+    // Spin a little before sleeping: a wake-up that comes within a few
+    // microseconds then costs no futex call on either side.
+    bool found = false;
+    for (int round = 0; round < detail::kSpinRounds && !found; ++round) {
+      arch::cpu_relax();
+      found = has_work_for(worker);
+    }
+    if (found) continue;
+    if (stopping_.load(std::memory_order_acquire)) break;
+    sleep(worker);
+  }
+  detail::set_thread_scheduler(nullptr);
+  detail::t_worker = nullptr;
+}
+
+void Pool::sleep(PoolWorker& worker) {
+  {
+    std::lock_guard lock(sleep_mutex_);
+    worker.word.store(0, std::memory_order_relaxed);
+    worker.listed = true;
+    worker.listed_hint.store(true, std::memory_order_relaxed);
+    sleepers_.push_back(&worker);
+    sleeper_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  detail::parking_fence();  // the worker's half of the parking protocol
+  if (has_work_for(worker) || stopping_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(sleep_mutex_);
+    if (worker.listed) {  // nobody woke us: withdraw
+      worker.listed = false;
+      worker.listed_hint.store(false, std::memory_order_relaxed);
+      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &worker));
+      sleeper_count_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  worker.parks.fetch_add(1, std::memory_order_relaxed);
+  while (worker.word.load(std::memory_order_acquire) == 0) detail::futex_wait(&worker.word, 0);
+}
+
+void Pool::wake_one() noexcept {
+  detail::parking_fence();  // the producer's half of the parking protocol
+  if (sleeper_count_.load(std::memory_order_relaxed) == 0) return;
+  PoolWorker* worker = nullptr;
+  {
+    std::lock_guard lock(sleep_mutex_);
+    if (sleepers_.empty()) return;
+    worker = sleepers_.back();
+    sleepers_.pop_back();
+    worker->listed = false;
+    worker->listed_hint.store(false, std::memory_order_relaxed);
+    sleeper_count_.fetch_sub(1, std::memory_order_relaxed);
+    worker->word.store(1, std::memory_order_release);
+  }
+  detail::futex_wake(&worker->word);
+}
+
+void Pool::wake(PoolWorker& worker) noexcept {
+  {
+    std::lock_guard lock(sleep_mutex_);
+    if (!worker.listed) return;
+    worker.listed = false;
+    worker.listed_hint.store(false, std::memory_order_relaxed);
+    sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &worker));
+    sleeper_count_.fetch_sub(1, std::memory_order_relaxed);
+    worker.word.store(1, std::memory_order_release);
+  }
+  detail::futex_wake(&worker.word);
+}
+
+void Pool::stop_workers() noexcept {
+  stopping_.store(true, std::memory_order_seq_cst);
+  for (auto& worker : workers_) wake(*worker);
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+}
+
+// ---- shutdown and introspection
+
+std::size_t Pool::live_tasks() const noexcept {
+  std::size_t live = 0;
+  auto count = [&](PoolWorker& worker) {
+    worker.tasks.lock.lock();
+    live += worker.tasks.count;
+    worker.tasks.lock.unlock();
+  };
+  for (const auto& worker : workers_) count(*worker);
+  count(*outside_);
+  return live;
+}
+
+void Pool::shutdown() {
+  if (TaskControl* task = detail::current_task(); task && task->scheduler == this) {
+    throw std::logic_error("heddle::Pool::shutdown: called from one of the pool's own tasks (it would wait for itself)");
+  }
+  if (on_scheduler_thread()) throw std::logic_error("heddle::Pool::shutdown: called on one of the pool's workers");
+  std::lock_guard lock(shutdown_mutex_);
+  if (shut_down_.load(std::memory_order_acquire)) return;
+  accepting_.store(false, std::memory_order_release);
+  // Cancel every live task; each is queued as it is woken and unwinds on a
+  // worker. Tasks spawned while others unwind are found on the next pass.
+  auto cancel_one = [&](PoolWorker& worker) {
+    // Under the list's lock, so the task cannot finish (and its block be
+    // reused by another task) before it is cancelled. request_cancel only
+    // queues the task (this is not a worker thread); it never runs it here.
+    worker.tasks.lock.lock();
+    TaskControl* task = worker.tasks.head;
+    while (task && (task->state.load(std::memory_order_acquire) & detail::kCancelRequested)) {
+      task = task->scheduler_next;
+    }
+    if (task) detail::request_cancel(task);
+    worker.tasks.lock.unlock();
+    return task != nullptr;
+  };
+  for (;;) {
+    bool cancelled = false;
+    for (auto& worker : workers_) cancelled |= cancel_one(*worker);
+    cancelled |= cancel_one(*outside_);
+    if (cancelled) continue;
+    if (live_tasks() == 0) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  stop_workers();
+  shut_down_.store(true, std::memory_order_release);
+}
+
+Pool::Stats Pool::stats() const noexcept {
+  Stats stats;
+  for (const auto& worker : workers_) {
+    stats.steals += worker->steals.load(std::memory_order_relaxed);
+    stats.global_pops += worker->global_pops.load(std::memory_order_relaxed);
+    stats.parks += worker->parks.load(std::memory_order_relaxed);
+  }
+  return stats;
+}
+
+Pool* Pool::current() noexcept {
+  if (TaskControl* task = detail::current_task()) return detail::pool_of(task);
+  PoolWorker* worker = detail::this_worker();
+  return worker ? worker->pool : nullptr;
+}
+
+int Pool::current_worker() noexcept {
+  PoolWorker* worker = detail::this_worker();
+  if (!worker) return -1;
+  if (TaskControl* task = detail::current_task(); task && task->scheduler != worker->pool) return -1;
+  return static_cast<int>(worker->index);
+}
+
+void Pool::pin() {
+  TaskControl* task = detail::current_task();
+  PoolWorker* worker = detail::this_worker();
+  if (!task || !detail::pool_of(task) || !worker || worker->pool != task->scheduler) {
+    throw std::logic_error("heddle::Pool::pin: called outside a task of a heddle::Pool");
+  }
+  task->scheduler_word = (task->scheduler_word & detail::kListMask) |
+                         (static_cast<std::uint32_t>(worker->index + 1) << detail::kPinShift);
+}
+
+void Pool::unpin() {
+  TaskControl* task = detail::current_task();
+  if (!task || !detail::pool_of(task)) throw std::logic_error("heddle::Pool::unpin: called outside a task of a heddle::Pool");
+  task->scheduler_word &= detail::kListMask;
+}
+
+}  // namespace heddle
