@@ -17,6 +17,7 @@
 #include "heddle/io/backend.hpp"
 #include "heddle/io/descriptor.hpp"
 #include "heddle/sched/loop.hpp"
+#include "heddle/sched/pool.hpp"
 #include "reactor.hpp"
 
 namespace heddle::io {
@@ -85,6 +86,7 @@ bool io_uring_available() noexcept {
 
 Backend current_backend() {
   if (Loop* loop = Loop::current()) return detail::reactor_of(*loop).backend();
+  if (Pool::worker_here()) return detail::reactor_of_worker().backend();
   const Choice choice = process_choice();
   if (choice == Choice::epoll) return Backend::epoll;
   if (choice == Choice::io_uring || io_uring_available()) {
@@ -120,6 +122,14 @@ Reactor& reactor_of(Loop& loop) {
   auto reactor = make_chosen_reactor();
   Reactor& result = *reactor;
   loop.set_driver(std::move(reactor));
+  return result;
+}
+
+Reactor& reactor_of_worker() {
+  if (auto* driver = Pool::driver_here()) return *static_cast<Reactor*>(driver);  // only the io layer sets drivers
+  auto reactor = make_chosen_reactor();
+  Reactor& result = *reactor;
+  Pool::set_driver_here(std::move(reactor));
   return result;
 }
 
@@ -231,12 +241,28 @@ int perform(Operation& op) {
   if (Loop* loop = Loop::current(); loop && heddle::detail::current_task()) {
     return reactor_of(*loop).perform(op);
   }
+  if (Pool::worker_here()) {
+    // The worker's reactor owns the operation until it completes: keep the
+    // task on this worker meanwhile, so that its completion, timeout and
+    // cancellation are all handled on the reactor's thread.
+    struct PinForOperation {
+      bool was_pinned = Pool::pinned();
+      PinForOperation() {
+        if (!was_pinned) Pool::pin();
+      }
+      ~PinForOperation() {
+        if (!was_pinned) Pool::unpin();
+      }
+    } pin;
+    return reactor_of_worker().perform(op);
+  }
   if (heddle::detail::TaskControl* task = heddle::detail::current_task()) {
     if (task->scheduler) {
-      throw std::logic_error("heddle io: I/O in a task needs a heddle::Loop (this task's scheduler, e.g. a "
-                             "heddle::Pool, does not drive I/O; run I/O tasks on a Loop)");
+      throw std::logic_error("heddle io: I/O in a task needs a heddle::Loop or heddle::Pool (this task's "
+                             "scheduler does not drive I/O)");
     }
-    throw std::logic_error("heddle io: I/O in a task needs a heddle::Loop (this task has no scheduler)");
+    throw std::logic_error("heddle io: I/O in a task needs a heddle::Loop or heddle::Pool (this task has no "
+                           "scheduler)");
   }
   return perform_on_thread(op);
 }

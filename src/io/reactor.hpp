@@ -1,9 +1,11 @@
 // heddle io (internal): the reactor interface and its two implementations.
 //
-// Owns: Reactor, the io layer's LoopDriver. One per Loop, created on the
-// loop's thread by the first I/O of one of its tasks, destroyed with the
-// loop (after its tasks). Every method runs on the loop's thread only; the
-// only cross-thread entry into a loop is the loop's own remote queue.
+// Owns: Reactor, the io layer's LoopDriver. One per Loop (and one per Pool
+// worker), created on its thread by the first I/O of one of its tasks,
+// destroyed with the loop or pool (after its tasks). Every method runs on
+// the owning thread only; the only cross-thread entry is the scheduler's
+// own queue (a Pool task is pinned to its worker while it has an operation
+// in flight, so its wake-ups come back to the same thread).
 #pragma once
 
 #include <memory>
@@ -35,6 +37,9 @@ class Reactor : public heddle::detail::LoopDriver {
 
 // The reactor of `loop`, created (by the process-wide choice) if it has none.
 Reactor& reactor_of(Loop& loop);
+// The reactor of the Pool worker running the caller's task, created (by the
+// process-wide choice) if it has none.
+Reactor& reactor_of_worker();
 
 std::unique_ptr<Reactor> make_epoll_reactor();
 #if HEDDLE_HAVE_URING

@@ -4,7 +4,9 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +54,14 @@ struct PoolWorker {
   bool listed = false;
   std::atomic<bool> listed_hint{false};  // `listed`, readable without the mutex (push_inbox)
   PoolTaskList tasks;
+  int handovers = 0;             // direct hand-overs since the dispatcher last ran
+  // Timers of tasks that armed them on this worker; fired on its thread.
+  TimerQueue timers;
+  // The io layer's reactor for this worker (set on its first I/O), and the
+  // eventfd that wakes the worker while it sleeps in the driver.
+  std::unique_ptr<LoopDriver> driver;
+  int wake_fd = -1;
+  std::atomic<bool> has_driver{false};
   std::atomic<std::uint64_t> steals{0};
   std::atomic<std::uint64_t> global_pops{0};
   std::atomic<std::uint64_t> parks{0};
@@ -63,6 +73,9 @@ constexpr std::uint32_t kListMask = 0xffff;
 constexpr unsigned kPinShift = 16;
 constexpr unsigned kGlobalEvery = 61;  // a prime, as Go uses: not in step with any batching
 constexpr int kSpinRounds = 1000;
+// Direct task-to-task hand-overs before the worker goes back to its
+// dispatcher to fire timers and poll its reactor.
+constexpr int kHandoverBudget = 64;
 constexpr std::size_t kMaxWorkers = 4096;
 
 thread_local PoolWorker* t_worker = nullptr;
@@ -86,6 +99,14 @@ __attribute__((noinline)) PoolWorker* this_worker() noexcept { return t_worker; 
 
 void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+// Waits while *word == expected, at most until `deadline` (absolute, on the
+// steady clock, which is CLOCK_MONOTONIC on Linux).
+void futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t expected, Clock::time_point deadline) noexcept {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  const timespec at{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_BITSET_PRIVATE, expected, &at, nullptr,
+          FUTEX_BITSET_MATCH_ANY);
 }
 void futex_wake(std::atomic<std::uint32_t>* word) noexcept {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
@@ -172,6 +193,11 @@ void Pool::check_accepting() const {
 
 Pool::~Pool() {
   shutdown();
+  // The workers are joined: their reactors go now, on this thread.
+  for (auto& worker : workers_) {
+    worker->driver.reset();
+    if (worker->wake_fd >= 0) ::close(worker->wake_fd);
+  }
 }
 
 // ---- queues
@@ -258,6 +284,7 @@ bool Pool::on_scheduler_thread() const noexcept {
 TaskControl* Pool::take_next_here() noexcept {
   PoolWorker* worker = detail::this_worker();
   if (!worker || worker->pool != this) return nullptr;
+  if (++worker->handovers > detail::kHandoverBudget) return nullptr;  // let the dispatcher poll
   return find_work(*worker);
 }
 
@@ -366,6 +393,9 @@ void Pool::worker_main(PoolWorker& worker) {
   detail::t_worker = &worker;
   detail::set_thread_scheduler(this);
   for (;;) {
+    worker.handovers = 0;
+    if (!worker.timers.maybe_empty()) fire_timers(worker);
+    if (worker.driver) worker.driver->poll();
     TaskControl* task = find_work(worker);
     if (!task) task = steal_from_others(worker);
     if (task) {
@@ -387,6 +417,20 @@ void Pool::worker_main(PoolWorker& worker) {
   detail::t_worker = nullptr;
 }
 
+void Pool::fire_timers(PoolWorker& worker) {
+  const detail::FiredTimers fired = worker.timers.fire_expired(detail::Clock::now());
+  for (TaskControl* task = fired.tasks; task;) {
+    TaskControl* next = task->next_runnable;
+    task->next_runnable = nullptr;
+    schedule(task);
+    task = next;
+  }
+  detail::run_timer_callbacks(fired.callbacks);
+}
+
+// Sleeps until woken, until the worker's earliest timer, or until its
+// reactor has completions; then withdraws from the sleepers (if nobody
+// woke it) and returns to the dispatcher, which looks for work again.
 void Pool::sleep(PoolWorker& worker) {
   {
     std::lock_guard lock(sleep_mutex_);
@@ -397,18 +441,38 @@ void Pool::sleep(PoolWorker& worker) {
     sleeper_count_.fetch_add(1, std::memory_order_relaxed);
   }
   detail::parking_fence();  // the worker's half of the parking protocol
-  if (has_work_for(worker) || stopping_.load(std::memory_order_acquire)) {
-    std::lock_guard lock(sleep_mutex_);
-    if (worker.listed) {  // nobody woke us: withdraw
-      worker.listed = false;
-      worker.listed_hint.store(false, std::memory_order_relaxed);
-      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &worker));
-      sleeper_count_.fetch_sub(1, std::memory_order_relaxed);
-    }
+  const detail::Clock::time_point deadline = worker.timers.next_deadline();
+  if (has_work_for(worker) || stopping_.load(std::memory_order_acquire) || deadline <= detail::Clock::now()) {
+    withdraw(worker);
     return;
   }
   worker.parks.fetch_add(1, std::memory_order_relaxed);
-  while (worker.word.load(std::memory_order_acquire) == 0) detail::futex_wait(&worker.word, 0);
+  if (worker.driver) {
+    worker.driver->wait(worker.wake_fd, deadline);
+  } else if (deadline == detail::Clock::time_point::max()) {
+    while (worker.word.load(std::memory_order_acquire) == 0) detail::futex_wait(&worker.word, 0);
+  } else {
+    detail::futex_wait_until(&worker.word, 0, deadline);
+  }
+  withdraw(worker);
+}
+
+void Pool::withdraw(PoolWorker& worker) noexcept {
+  std::lock_guard lock(sleep_mutex_);
+  if (!worker.listed) return;  // a producer woke it
+  worker.listed = false;
+  worker.listed_hint.store(false, std::memory_order_relaxed);
+  sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), &worker));
+  sleeper_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Wakes a worker that a producer has just unlisted (word set to 1).
+void Pool::notify(PoolWorker& worker) noexcept {
+  detail::futex_wake(&worker.word);
+  if (worker.has_driver.load(std::memory_order_acquire)) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t written = ::write(worker.wake_fd, &one, sizeof one);
+  }
 }
 
 void Pool::wake_one() noexcept {
@@ -425,7 +489,7 @@ void Pool::wake_one() noexcept {
     sleeper_count_.fetch_sub(1, std::memory_order_relaxed);
     worker->word.store(1, std::memory_order_release);
   }
-  detail::futex_wake(&worker->word);
+  notify(*worker);
 }
 
 void Pool::wake(PoolWorker& worker) noexcept {
@@ -438,7 +502,7 @@ void Pool::wake(PoolWorker& worker) noexcept {
     sleeper_count_.fetch_sub(1, std::memory_order_relaxed);
     worker.word.store(1, std::memory_order_release);
   }
-  detail::futex_wake(&worker.word);
+  notify(worker);
 }
 
 void Pool::stop_workers() noexcept {
@@ -529,6 +593,41 @@ void Pool::pin() {
   }
   task->scheduler_word = (task->scheduler_word & detail::kListMask) |
                          (static_cast<std::uint32_t>(worker->index + 1) << detail::kPinShift);
+}
+
+bool Pool::pinned() noexcept {
+  TaskControl* task = detail::current_task();
+  return task && detail::pool_of(task) && (task->scheduler_word >> detail::kPinShift) != 0;
+}
+
+PoolWorker* Pool::worker_here() noexcept {
+  TaskControl* task = detail::current_task();
+  PoolWorker* worker = detail::this_worker();
+  if (!task || !worker || task->scheduler != worker->pool) return nullptr;
+  return worker;
+}
+
+detail::TimerQueue& Pool::timer_queue(PoolWorker* worker) noexcept { return worker->timers; }
+
+void Pool::arm_timer(PoolWorker* worker, detail::TimerEntry* entry) {
+  if (worker->timers.arm(entry) && detail::this_worker() != worker) worker->pool->wake(*worker);
+}
+
+detail::LoopDriver* Pool::driver_here() noexcept {
+  PoolWorker* worker = worker_here();
+  return worker ? worker->driver.get() : nullptr;
+}
+
+void Pool::set_driver_here(std::unique_ptr<detail::LoopDriver> driver) {
+  PoolWorker* worker = worker_here();
+  if (!worker) throw std::logic_error("heddle::Pool::set_driver_here: not on a task of a Pool's worker");
+  if (worker->driver) throw std::logic_error("heddle::Pool::set_driver_here: the worker already has a driver");
+  if (worker->wake_fd < 0) {
+    worker->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (worker->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "heddle::Pool: eventfd");
+  }
+  worker->driver = std::move(driver);
+  worker->has_driver.store(true, std::memory_order_release);
 }
 
 void Pool::unpin() {

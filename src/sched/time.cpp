@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "heddle/sched/loop.hpp"
+#include "heddle/sched/pool.hpp"
 
 namespace heddle {
 namespace detail {
@@ -76,13 +77,16 @@ TaskControl* expire_sleep(TimerEntry* entry) noexcept {
 }  // namespace
 
 TimerTarget TimerTarget::for_caller() {
-  if (Loop* loop = Loop::current()) return TimerTarget(loop, &loop->timer_queue());
-  return TimerTarget(nullptr, &timer_thread().queue());
+  if (Loop* loop = Loop::current()) return TimerTarget(loop, nullptr, &loop->timer_queue());
+  if (PoolWorker* worker = Pool::worker_here()) return TimerTarget(nullptr, worker, &Pool::timer_queue(worker));
+  return TimerTarget(nullptr, nullptr, &timer_thread().queue());
 }
 
 void TimerTarget::arm(TimerEntry* entry) const {
   if (loop_) {
     static_cast<Loop*>(loop_)->arm_timer(entry);
+  } else if (worker_) {
+    Pool::arm_timer(worker_, entry);
   } else {
     timer_thread().arm(entry);
   }

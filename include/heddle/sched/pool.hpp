@@ -42,8 +42,15 @@
 // suspension point, so use heddle::TaskLocal (core/task_local.hpp) for
 // per-task state, or pin() the task.
 //
-// Timers: sleeps and timeouts of Pool tasks use the process-wide timer
-// thread (sched/time.hpp), which wakes them through the global queue.
+// Timers: each worker has a timer queue. A task's timers go on the queue
+// of the worker it runs on when it arms them, and fire on that worker's
+// thread (an idle worker sleeps until its earliest deadline).
+//
+// I/O: each worker has its own reactor (io_uring or epoll), made on its
+// first I/O, polled every dispatcher turn and slept in when idle. A task
+// doing I/O is pinned to its worker for the length of the operation, so
+// its completion, its timeout and its cancellation all happen on the
+// thread that owns the ring or epoll set; between operations it may move.
 //
 // Shutdown: shutdown() (and the destructor) cancels every live task, waits
 // until all have unwound, then stops and joins the workers. Nothing leaks:
@@ -59,6 +66,8 @@
 
 #include "heddle/core/scheduler.hpp"
 #include "heddle/core/task.hpp"
+#include "heddle/sched/detail/loop_driver.hpp"
+#include "heddle/sched/detail/timer_queue.hpp"
 
 namespace heddle {
 
@@ -120,6 +129,19 @@ class Pool final : public Scheduler {
   // Throws std::logic_error outside a Pool task.
   static void pin();
   static void unpin();
+  // True when the running task is a Pool task pinned to its worker.
+  static bool pinned() noexcept;
+
+  // Internal (sched/time.cpp): the worker running the caller's Pool task,
+  // or null; its timer queue; arming on it (waking the worker if the timer
+  // became its earliest).
+  static detail::PoolWorker* worker_here() noexcept;
+  static detail::TimerQueue& timer_queue(detail::PoolWorker* worker) noexcept;
+  static void arm_timer(detail::PoolWorker* worker, detail::TimerEntry* entry);
+  // Internal (io layer): the driver of the worker running the caller (null
+  // until set), and installing it. Both on the worker's own thread.
+  static detail::LoopDriver* driver_here() noexcept;
+  static void set_driver_here(std::unique_ptr<detail::LoopDriver> driver);
 
   struct Stats {
     std::uint64_t steals = 0;        // tasks taken from another worker's deque
@@ -150,6 +172,9 @@ class Pool final : public Scheduler {
   void push_inbox(detail::PoolWorker& worker, detail::TaskControl* task) noexcept;
   bool has_work_for(const detail::PoolWorker& worker) const noexcept;
   void sleep(detail::PoolWorker& worker);
+  void withdraw(detail::PoolWorker& worker) noexcept;
+  void fire_timers(detail::PoolWorker& worker);
+  void notify(detail::PoolWorker& worker) noexcept;
   void wake_one() noexcept;
   void wake(detail::PoolWorker& worker) noexcept;
   void stop_workers() noexcept;

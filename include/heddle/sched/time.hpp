@@ -68,9 +68,11 @@ class Timer {
 };
 
 namespace detail {
-// Where the caller's timers go: its Loop's queue, or the process timer
-// thread's. Chosen where the caller runs (a suspension hook runs on another
-// context, so it must be chosen before suspending).
+struct PoolWorker;
+// Where the caller's timers go: its Loop's queue, the queue of the Pool
+// worker it runs on, or the process timer thread's. Chosen where the caller
+// runs (a suspension hook runs on another context, so it must be chosen
+// before suspending).
 class TimerTarget {
  public:
   static TimerTarget for_caller();
@@ -79,8 +81,10 @@ class TimerTarget {
   bool cancel(TimerEntry* entry) const noexcept { return queue_->cancel(entry); }
 
  private:
-  TimerTarget(Scheduler* loop, TimerQueue* queue) noexcept : loop_(loop), queue_(queue) {}
+  TimerTarget(Scheduler* loop, PoolWorker* worker, TimerQueue* queue) noexcept
+      : loop_(loop), worker_(worker), queue_(queue) {}
   Scheduler* loop_;
+  PoolWorker* worker_;
   TimerQueue* queue_;
 };
 }  // namespace detail
