@@ -585,7 +585,10 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   } else {
     t->name[0] = '\0';
   }
-  t->scheduler = scheduler ? scheduler : (t_current ? t_current->scheduler : ts.scheduler);
+  // Atomic: a Pool's shutdown reads it from another thread while the block
+  // may be reused (cancel_if_scheduler).
+  std::atomic_ref<Scheduler*>(t->scheduler)
+      .store(scheduler ? scheduler : (t_current ? t_current->scheduler : ts.scheduler), relaxed);
   t->scheduler_word = 0;
   t->locals = nullptr;
   t->spawn_site = site;
@@ -772,6 +775,28 @@ void request_cancel(TaskControl* t) noexcept {
       }
     } else if (t->state.compare_exchange_weak(s, s | kCancelRequested, acq_rel, acquire)) {
       return;
+    }
+  }
+}
+
+bool cancel_if_scheduler(TaskControl* t, Scheduler* scheduler) noexcept {
+  std::uint64_t s = t->state.load(acquire);
+  if (phase_of(s) == Phase::finished || (s & kCancelRequested)) return false;
+  if (std::atomic_ref<Scheduler*>(t->scheduler).load(acquire) != scheduler) return false;
+  // As request_cancel, but only within the life (and suspension) the state
+  // word was read in: the block may have been reused since.
+  const std::uint64_t generation = generation_of(s);
+  for (;;) {
+    if (generation_of(s) != generation || phase_of(s) == Phase::finished || (s & kCancelRequested)) return false;
+    if (phase_of(s) == Phase::parked && t->interruptible.load(relaxed)) {
+      if (t->state.compare_exchange_weak(s, running_state(s) | kCancelRequested, acq_rel, acquire)) {
+        if (t->on_cancel) t->on_cancel(t->hook_context);
+        t->wake_reason = WakeReason::cancelled;
+        run_claimed(t);
+        return true;
+      }
+    } else if (t->state.compare_exchange_weak(s, s | kCancelRequested, acq_rel, acquire)) {
+      return true;
     }
   }
 }

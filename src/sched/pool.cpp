@@ -26,13 +26,16 @@
 namespace heddle {
 namespace detail {
 
-// The live tasks started on one worker (or, for the last list, from outside
-// the pool): for cancelling them all at shutdown. A task finishing on
-// another worker unlinks itself from the list it was started on.
-struct PoolTaskList {
-  SpinLock lock;
-  TaskControl* head = nullptr;
-  std::size_t count = 0;
+// How many tasks were started and finished on one worker (or, for the
+// outside counters, elsewhere). A worker's counters are written by that
+// worker only, so its updates are a plain load and a release store, no
+// locked instruction; live_tasks() reads every `finished` before every
+// `started`, so a task whose finish it counts has its start counted too
+// (the start happens before the finish) and the difference is never below
+// the number of tasks alive throughout the read: never a false zero.
+struct PoolCounters {
+  std::atomic<std::uint64_t> started{0};
+  std::atomic<std::uint64_t> finished{0};
 };
 
 struct PoolWorker {
@@ -53,7 +56,7 @@ struct PoolWorker {
   std::atomic<std::uint32_t> word{0};
   bool listed = false;
   std::atomic<bool> listed_hint{false};  // `listed`, readable without the mutex (push_inbox)
-  PoolTaskList tasks;
+  PoolCounters counters;
   int handovers = 0;             // direct hand-overs since the dispatcher last ran
   // Timers of tasks that armed them on this worker; fired on its thread.
   TimerQueue timers;
@@ -69,8 +72,7 @@ struct PoolWorker {
 
 namespace {
 
-constexpr std::uint32_t kListMask = 0xffff;
-constexpr unsigned kPinShift = 16;
+constexpr unsigned kPinShift = 16;  // scheduler_word: pinned worker + 1, shifted
 constexpr unsigned kGlobalEvery = 61;  // a prime, as Go uses: not in step with any batching
 constexpr int kSpinRounds = 1000;
 // Direct task-to-task hand-overs before the worker goes back to its
@@ -231,7 +233,11 @@ void Pool::push_local(PoolWorker& worker, TaskControl* task) noexcept {
     push_global(task);  // full: the global queue takes the overflow
     return;
   }
-  wake_one();  // an idle worker may steal it
+  // An idle worker may steal it. No fence here, unlike the other pushes:
+  // a task on a running worker's own deque is never lost (its owner pops
+  // it), so a sleeper missed in the race only costs parallelism until the
+  // next push sees it, and the fence would cost every spawn.
+  if (sleeper_count_.load(std::memory_order_relaxed) != 0) wake_one();
 }
 
 void Pool::push_inbox(PoolWorker& worker, TaskControl* task) noexcept {
@@ -288,31 +294,24 @@ TaskControl* Pool::take_next_here() noexcept {
   return find_work(*worker);
 }
 
-void Pool::task_started(TaskControl* task) noexcept {
+void Pool::task_started(TaskControl*) noexcept {
   PoolWorker* worker = detail::this_worker();
-  PoolWorker& owner = worker && worker->pool == this ? *worker : *outside_;
-  task->scheduler_word = static_cast<std::uint32_t>(owner.index) + 1;  // outside_'s index is workers_.size()
-  detail::PoolTaskList& tasks = owner.tasks;
-  tasks.lock.lock();
-  task->scheduler_prev = nullptr;
-  task->scheduler_next = tasks.head;
-  if (tasks.head) tasks.head->scheduler_prev = task;
-  tasks.head = task;
-  ++tasks.count;
-  tasks.lock.unlock();
+  if (worker && worker->pool == this) {
+    auto& started = worker->counters.started;
+    started.store(started.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  } else {
+    outside_->counters.started.fetch_add(1, std::memory_order_acq_rel);
+  }
 }
 
-void Pool::task_finished(TaskControl* task) noexcept {
-  const std::uint32_t list = task->scheduler_word & detail::kListMask;
-  PoolWorker& owner = list - 1 < workers_.size() ? *workers_[list - 1] : *outside_;
-  detail::PoolTaskList& tasks = owner.tasks;
-  tasks.lock.lock();
-  if (task->scheduler_prev) task->scheduler_prev->scheduler_next = task->scheduler_next;
-  else tasks.head = task->scheduler_next;
-  if (task->scheduler_next) task->scheduler_next->scheduler_prev = task->scheduler_prev;
-  task->scheduler_prev = task->scheduler_next = nullptr;
-  --tasks.count;
-  tasks.lock.unlock();
+void Pool::task_finished(TaskControl*) noexcept {
+  PoolWorker* worker = detail::this_worker();
+  if (worker && worker->pool == this) {
+    auto& finished = worker->counters.finished;
+    finished.store(finished.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  } else {
+    outside_->counters.finished.fetch_add(1, std::memory_order_acq_rel);
+  }
 }
 
 // ---- workers
@@ -516,16 +515,19 @@ void Pool::stop_workers() noexcept {
 // ---- shutdown and introspection
 
 std::size_t Pool::live_tasks() const noexcept {
-  std::size_t live = 0;
-  auto count = [&](PoolWorker& worker) {
-    worker.tasks.lock.lock();
-    live += worker.tasks.count;
-    worker.tasks.lock.unlock();
-  };
-  for (const auto& worker : workers_) count(*worker);
-  count(*outside_);
-  return live;
+  std::uint64_t finished = outside_->counters.finished.load(std::memory_order_acquire);
+  for (const auto& worker : workers_) finished += worker->counters.finished.load(std::memory_order_acquire);
+  std::uint64_t started = outside_->counters.started.load(std::memory_order_acquire);
+  for (const auto& worker : workers_) started += worker->counters.started.load(std::memory_order_acquire);
+  return started > finished ? static_cast<std::size_t>(started - finished) : 0;
 }
+
+namespace {
+struct CancelVisit {
+  Pool* pool;
+  std::size_t cancelled = 0;
+};
+}  // namespace
 
 void Pool::shutdown() {
   if (TaskControl* task = detail::current_task(); task && task->scheduler == this) {
@@ -535,28 +537,23 @@ void Pool::shutdown() {
   std::lock_guard lock(shutdown_mutex_);
   if (shut_down_.load(std::memory_order_acquire)) return;
   accepting_.store(false, std::memory_order_release);
-  // Cancel every live task; each is queued as it is woken and unwinds on a
-  // worker. Tasks spawned while others unwind are found on the next pass.
-  auto cancel_one = [&](PoolWorker& worker) {
-    // Under the list's lock, so the task cannot finish (and its block be
-    // reused by another task) before it is cancelled. request_cancel only
-    // queues the task (this is not a worker thread); it never runs it here.
-    worker.tasks.lock.lock();
-    TaskControl* task = worker.tasks.head;
-    while (task && (task->state.load(std::memory_order_acquire) & detail::kCancelRequested)) {
-      task = task->scheduler_next;
-    }
-    if (task) detail::request_cancel(task);
-    worker.tasks.lock.unlock();
-    return task != nullptr;
-  };
+  // Cancel every live task of this pool, found in the core's registry of
+  // control blocks (so spawn pays nothing to be found here). Each woken
+  // task is queued and unwinds on a worker. The cancel is tied to the
+  // generation read with the scheduler: a block that finished and was
+  // reused meanwhile (by any scheduler's task) has moved on and is left
+  // alone. Tasks missed that way, and tasks spawned while others unwind,
+  // are found on the next pass.
   for (;;) {
-    bool cancelled = false;
-    for (auto& worker : workers_) cancelled |= cancel_one(*worker);
-    cancelled |= cancel_one(*outside_);
-    if (cancelled) continue;
+    CancelVisit visit{this};
+    detail::for_each_control_block(
+        [](TaskControl* block, void* context) {
+          auto& v = *static_cast<CancelVisit*>(context);
+          if (detail::cancel_if_scheduler(block, v.pool)) ++v.cancelled;
+        },
+        &visit);
     if (live_tasks() == 0) break;
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    std::this_thread::sleep_for(std::chrono::microseconds(visit.cancelled ? 50 : 500));
   }
   stop_workers();
   shut_down_.store(true, std::memory_order_release);
@@ -591,8 +588,7 @@ void Pool::pin() {
   if (!task || !detail::pool_of(task) || !worker || worker->pool != task->scheduler) {
     throw std::logic_error("heddle::Pool::pin: called outside a task of a heddle::Pool");
   }
-  task->scheduler_word = (task->scheduler_word & detail::kListMask) |
-                         (static_cast<std::uint32_t>(worker->index + 1) << detail::kPinShift);
+  task->scheduler_word = static_cast<std::uint32_t>(worker->index + 1) << detail::kPinShift;
 }
 
 bool Pool::pinned() noexcept {
@@ -633,7 +629,7 @@ void Pool::set_driver_here(std::unique_ptr<detail::LoopDriver> driver) {
 void Pool::unpin() {
   TaskControl* task = detail::current_task();
   if (!task || !detail::pool_of(task)) throw std::logic_error("heddle::Pool::unpin: called outside a task of a heddle::Pool");
-  task->scheduler_word &= detail::kListMask;
+  task->scheduler_word = 0;
 }
 
 }  // namespace heddle

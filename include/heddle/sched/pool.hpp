@@ -35,7 +35,10 @@
 //                       futex-wake it.
 // The fences order each side's write before its read (Dekker): either the
 // producer sees the worker counted, or the worker's last look sees the
-// task. Only the producer that unlists a worker sets its word, and only the
+// task. A worker pushing on its own deque skips the fence (it only reads
+// the count): that task cannot be lost, since the pushing worker is awake
+// and pops it itself, so a sleeper missed there costs parallelism only
+// until the next push. Only the producer that unlists a worker sets its word, and only the
 // worker resets it, so a wake-up is never consumed by the wrong sleep.
 //
 // Thread-locals: a Pool task may resume on another worker after any

@@ -217,6 +217,11 @@ Claim claim_task(TaskControl* task, std::uint64_t generation) noexcept;
 bool resume_task(TaskControl* task, std::uint64_t generation);  // explicit: inline on this thread
 bool wake_task(TaskControl* task, std::uint64_t generation) noexcept;  // the wake policy
 void request_cancel(TaskControl* task) noexcept;
+// For a scheduler cancelling all its tasks from the registry: cancels
+// `task` if it is a live task of `scheduler` that has not been asked yet,
+// checked against one reading of its state word, so a block that finished
+// and was reused meanwhile is left alone. True if it cancelled.
+bool cancel_if_scheduler(TaskControl* task, Scheduler* scheduler) noexcept;
 
 // Destroys the TaskLocal values of a task whose function has returned (on
 // its own stack; src/core/task_local.cpp).
