@@ -1,7 +1,8 @@
 // An HTTP/1.1 server on heddle: one task per connection, keep-alive and
 // pipelining, written as blocking code (http_server.hpp says how).
 //
-//   http serve [--verbose] [--port N]
+//   http serve [--verbose] [--pool W] [--port N]
+//                           (--pool W: on a work-stealing Pool of W workers)
 //                           serves on 127.0.0.1:N (default 8080) until SIGINT/SIGTERM;
 //                           --verbose logs each connection error
 //   http serve N            the same (benchmark harnesses pass the port last)
@@ -11,7 +12,7 @@
 //   http soak [--seconds S] the server under a mixed client population (keep-alive,
 //                           pipelined, slow, resetting, malformed...) for S seconds
 //                           (default 600), then checked for leaks (soak.hpp)
-//   http --self-test        a quick functional run on an ephemeral port
+//   http --self-test [--pool W]  a quick functional run on an ephemeral port
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "heddle/io/backend.hpp"
 #include "heddle/io/file.hpp"
 #include "heddle/io/net.hpp"
+#include "heddle/sched/pool.hpp"
 #include "http_client.hpp"
 #include "http_server.hpp"
 #include "soak.hpp"
@@ -136,10 +138,10 @@ bool self_test() {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: http serve [--verbose] [--port N | N]\n"
+               "usage: http serve [--verbose] [--pool WORKERS] [--port N | N]\n"
                "       http demo [--seconds S] [--connections C] [--idle N]\n"
                "       http soak [--seconds S]\n"
-               "       http --self-test\n");
+               "       http --self-test [--pool WORKERS]\n");
   return 2;
 }
 
@@ -196,14 +198,25 @@ int main(int argc, char** argv) {
   int port = 8080;
   bool test = false;
   bool verbose = false;
+  long pool_workers = 0;  // 0: one Loop on this thread
   if (mode == "--self-test") {
-    if (argc != 2) return usage();
     test = true;
+    if (argc == 4 && std::strcmp(argv[2], "--pool") == 0) {
+      pool_workers = number(argv[3], 1, 1024);
+      if (pool_workers < 0) return usage();
+    } else if (argc != 2) {
+      return usage();
+    }
   } else if (mode == "serve") {
     for (int i = 2; i < argc; ++i) {
       const char* text = argv[i];
       if (std::strcmp(text, "--verbose") == 0) {
         verbose = true;
+        continue;
+      }
+      if (std::strcmp(text, "--pool") == 0 && i + 1 < argc) {
+        pool_workers = number(argv[++i], 1, 1024);
+        if (pool_workers < 0) return usage();
         continue;
       }
       if (std::strcmp(text, "--port") == 0 && i + 1 < argc) text = argv[++i];
@@ -214,6 +227,15 @@ int main(int argc, char** argv) {
     return usage();
   }
 
+  if (pool_workers > 0) {
+    // The server on a work-stealing Pool: connection tasks run on any worker.
+    heddle::Pool pool(static_cast<std::size_t>(pool_workers));
+    return pool.run([&] {
+      if (test) return self_test() ? 0 : 1;
+      serve_until_signalled(port, verbose);
+      return 0;
+    });
+  }
   heddle::Loop loop;
   int status = 0;
   auto main_task = loop.spawn([&] {

@@ -51,10 +51,8 @@ __attribute__((format(printf, 1, 2))) void log_line(const char* format, ...) noe
   (void)written;
 }
 
-// One writer (the server's thread): no read-modify-write needed.
-void bump(std::atomic<std::uint64_t>& counter) noexcept {
-  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
+// Connection tasks may run on several threads (a Pool's workers).
+void bump(std::atomic<std::uint64_t>& counter) noexcept { counter.fetch_add(1, std::memory_order_relaxed); }
 
 enum class ConnectionHeader { none, keep_alive, close };
 
@@ -241,10 +239,10 @@ void Server::serve_connection(io::TcpStream stream, const heddle::Stack& stack) 
     ~Bookkeeping() {
       stream.close();
       const heddle::StackUsage used = heddle::high_water(stack);
-      if (used.bytes > stats.stack_high_water.load(std::memory_order_relaxed)) {
-        stats.stack_high_water.store(used.bytes, std::memory_order_relaxed);
-        stats.stack_high_water_granularity.store(used.granularity, std::memory_order_relaxed);
+      auto seen = stats.stack_high_water.load(std::memory_order_relaxed);
+      while (used.bytes > seen && !stats.stack_high_water.compare_exchange_weak(seen, used.bytes)) {
       }
+      if (used.bytes >= seen) stats.stack_high_water_granularity.store(used.granularity, std::memory_order_relaxed);
       stats.open.fetch_sub(1, std::memory_order_relaxed);
     }
   } bookkeeping{stats_, stream, stack};

@@ -22,8 +22,9 @@
 // 10 ms and carries on; other accept errors are logged and skipped. No
 // exception but heddle::Cancelled leaves a connection task.
 //
-// Single-threaded: serve() and every connection task run on the calling
-// task's Loop. stats() may be read from any thread.
+// serve() and its connection tasks run on the calling task's scheduler: a
+// Loop (one thread), or a Pool's workers (connection tasks spread over
+// them). stats() may be read from any thread.
 #pragma once
 
 #include <atomic>
@@ -69,7 +70,7 @@ struct ServerOptions {
   bool log_connection_errors = false;
 };
 
-// Counters, written by the server's thread only and readable from any.
+// Counters, readable from any thread.
 struct ServerStats {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> open{0};              // connection tasks running now
