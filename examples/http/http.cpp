@@ -13,6 +13,8 @@
 //                           pipelined, slow, resetting, malformed...) for S seconds
 //                           (default 600), then checked for leaks (soak.hpp)
 //   http --self-test [--pool W]  a quick functional run on an ephemeral port
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -155,7 +157,7 @@ long number(const char* text, long low, long high) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string mode = argv[1];
 
@@ -229,6 +231,13 @@ int main(int argc, char** argv) {
 
   if (pool_workers > 0) {
     // The server on a work-stealing Pool: connection tasks run on any worker.
+    // SIGINT and SIGTERM are blocked before the workers start, so that they
+    // inherit the mask and the signals reach serve's SignalSet.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     heddle::Pool pool(static_cast<std::size_t>(pool_workers));
     return pool.run([&] {
       if (test) return self_test() ? 0 : 1;
@@ -248,4 +257,13 @@ int main(int argc, char** argv) {
   loop.run();
   main_task.join();
   return status;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {  // e.g. the port is taken: say so instead of aborting
+    std::fprintf(stderr, "http: %s\n", error.what());
+    return 1;
+  }
 }
