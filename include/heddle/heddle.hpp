@@ -16,6 +16,7 @@
 #include "heddle/io/net.hpp"
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/pool.hpp"
+#include "heddle/sched/sim_loop.hpp"
 #include "heddle/sched/time.hpp"
 #include "heddle/stack/stack.hpp"
 #include "heddle/sync/barrier.hpp"

@@ -7,6 +7,7 @@
 
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/pool.hpp"
+#include "heddle/sched/sim_loop.hpp"
 
 namespace heddle {
 namespace detail {
@@ -77,19 +78,25 @@ TaskControl* expire_sleep(TimerEntry* entry) noexcept {
 }  // namespace
 
 TimerTarget TimerTarget::for_caller() {
-  if (Loop* loop = Loop::current()) return TimerTarget(loop, nullptr, &loop->timer_queue());
-  if (PoolWorker* worker = Pool::worker_here()) return TimerTarget(nullptr, worker, &Pool::timer_queue(worker));
-  return TimerTarget(nullptr, nullptr, &timer_thread().queue());
-}
-
-void TimerTarget::arm(TimerEntry* entry) const {
-  if (loop_) {
-    static_cast<Loop*>(loop_)->arm_timer(entry);
-  } else if (worker_) {
-    Pool::arm_timer(worker_, entry);
-  } else {
-    timer_thread().arm(entry);
+  if (Loop* loop = Loop::current()) {
+    return TimerTarget(&loop->timer_queue(), [](void* owner, TimerEntry* entry) {
+      static_cast<Loop*>(owner)->arm_timer(entry);
+    }, loop);
   }
+  if (PoolWorker* worker = Pool::worker_here()) {
+    return TimerTarget(&Pool::timer_queue(worker), [](void* owner, TimerEntry* entry) {
+      Pool::arm_timer(static_cast<PoolWorker*>(owner), entry);
+    }, worker);
+  }
+  if (SimLoop* sim = SimLoop::current()) {
+    return TimerTarget(&sim->timer_queue(), [](void* owner, TimerEntry* entry) {
+      static_cast<SimLoop*>(owner)->arm_timer(entry);
+    }, sim);
+  }
+  TimerThread& thread = timer_thread();
+  return TimerTarget(&thread.queue(), [](void* owner, TimerEntry* entry) {
+    static_cast<TimerThread*>(owner)->arm(entry);
+  }, &thread);
 }
 
 }  // namespace detail
@@ -111,7 +118,12 @@ void sleep_until(Clock::time_point deadline) {
       [&]() noexcept { target.cancel(&entry); });
 }
 
-void sleep_for(Clock::duration duration) { sleep_until(Clock::now() + duration); }
+void sleep_for(Clock::duration duration) { sleep_until(now() + duration); }
+
+Clock::time_point now() {
+  if (SimLoop* sim = SimLoop::current()) return sim->now();
+  return Clock::now();
+}
 
 void Timer::arm(Clock::time_point deadline, Callback callback, void* context) {
   if (entry_.callback_state.load(std::memory_order_acquire) == detail::TimerEntry::firing &&

@@ -9,12 +9,13 @@
 // Timers never fire early, and timers with equal deadlines fire in the order
 // they were armed.
 //
-// Deadlines: with_deadline(d, f) runs f as a child task beside a timer; if
-// the timer wins, f is cancelled (it unwinds from its suspension point) and
-// awaited, and with_deadline throws heddle::TimedOut. Deadlines nest: an
+// Deadlines: with_deadline(d, f) runs f as a child task and arms a timer
+// that cancels it at d; if f ends by that cancellation (it unwinds from its
+// suspension point), with_deadline throws heddle::TimedOut. Deadlines nest: an
 // outer one that expires first cancels the inner scope with everything in it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <type_traits>
@@ -33,6 +34,10 @@ class TimedOut : public std::runtime_error {
  public:
   TimedOut() : std::runtime_error("heddle: the deadline passed before the operation finished") {}
 };
+
+// The time timers and deadlines are measured against: Clock::now(), except
+// in a task of a heddle::SimLoop, where it is the loop's virtual time.
+Clock::time_point now();
 
 // Parks the running task until `deadline` (a cancellation point); blocks a
 // plain thread.
@@ -68,44 +73,66 @@ class Timer {
 };
 
 namespace detail {
-struct PoolWorker;
-// Where the caller's timers go: its Loop's queue, the queue of the Pool
-// worker it runs on, or the process timer thread's. Chosen where the caller
-// runs (a suspension hook runs on another context, so it must be chosen
-// before suspending).
+// Where the caller's timers go: its Loop's or SimLoop's queue, the queue of
+// the Pool worker it runs on, or the process timer thread's. Chosen where
+// the caller runs (a suspension hook runs on another context, so it must be
+// chosen before suspending).
 class TimerTarget {
  public:
   static TimerTarget for_caller();
   TimerQueue& queue() const noexcept { return *queue_; }
-  void arm(TimerEntry* entry) const;  // wakes the queue's owner if the deadline became the earliest
+  // Wakes the queue's owner if the deadline became the earliest.
+  void arm(TimerEntry* entry) const { arm_(owner_, entry); }
   bool cancel(TimerEntry* entry) const noexcept { return queue_->cancel(entry); }
 
+  using ArmFunction = void (*)(void* owner, TimerEntry* entry);
+  TimerTarget(TimerQueue* queue, ArmFunction arm, void* owner) noexcept : queue_(queue), arm_(arm), owner_(owner) {}
+
  private:
-  TimerTarget(Scheduler* loop, PoolWorker* worker, TimerQueue* queue) noexcept
-      : loop_(loop), worker_(worker), queue_(queue) {}
-  Scheduler* loop_;
-  PoolWorker* worker_;
   TimerQueue* queue_;
+  ArmFunction arm_;
+  void* owner_;
 };
 }  // namespace detail
 
 // Runs f (as a child task) and returns its result, unless `deadline` comes
 // first: then f is cancelled and awaited, and heddle::TimedOut is thrown.
+// If f finishes with a value even though the deadline passed (it was
+// handed its value just before the cancel arrived), the value is returned:
+// a result that was produced is never dropped (a receive that got a
+// message returns it rather than throwing TimedOut).
 template <class F>
 auto with_deadline(Clock::time_point deadline, F&& f) -> std::invoke_result_t<std::decay_t<F>&> {
-  using T = std::invoke_result_t<std::decay_t<F>&>;
-  auto result = select(std::forward<F>(f), [deadline] { sleep_until(deadline); });
-  if (result.index() == 1) throw TimedOut{};
-  if constexpr (std::is_void_v<T>) {
-    return;
-  } else {
-    return std::get<0>(std::move(result));
+  auto child = spawn(std::forward<F>(f));  // eager: runs until it first waits
+  if (child.finished()) return child.join();
+  struct Expiry {
+    detail::TaskControl* child;
+    std::atomic<bool> fired{false};
+    void operator()() noexcept {
+      fired.store(true, std::memory_order_release);
+      detail::request_cancel(child);
+    }
+  } expiry{child.control()};
+  Timer timer;
+  timer.arm(deadline, expiry);
+  try {
+    detail::wait_finished(child.control(), true);
+  } catch (...) {
+    timer.cancel();  // the caller was cancelled: the child's handle cancels and awaits it
+    throw;
+  }
+  timer.cancel();  // from here the callback cannot run: the child may be released
+  try {
+    return child.join();
+  } catch (const Cancelled&) {
+    if (expiry.fired.load(std::memory_order_acquire) && !this_task::cancel_requested()) throw TimedOut{};
+    throw;
   }
 }
 
 template <class F>
 auto with_timeout(Clock::duration timeout, F&& f) -> std::invoke_result_t<std::decay_t<F>&> {
-  return with_deadline(Clock::now() + timeout, std::forward<F>(f));
+  return with_deadline(now() + timeout, std::forward<F>(f));
 }
 
 }  // namespace heddle
