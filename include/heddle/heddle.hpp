@@ -15,6 +15,7 @@
 #include "heddle/io/file.hpp"
 #include "heddle/io/net.hpp"
 #include "heddle/sched/loop.hpp"
+#include "heddle/sched/cluster.hpp"
 #include "heddle/sched/pool.hpp"
 #include "heddle/sched/sim_loop.hpp"
 #include "heddle/sched/time.hpp"

@@ -153,6 +153,12 @@ std::pair<UnixStream, UnixStream> UnixStream::pair() {
 
 template <class Stream>
 Listener<Stream> Listener<Stream>::bind(const SocketAddress& address, int backlog) {
+  return bind(address, ListenOptions{backlog, false});
+}
+
+template <class Stream>
+Listener<Stream> Listener<Stream>::bind(const SocketAddress& address, ListenOptions options) {
+  const int backlog = options.backlog;
   constexpr bool tcp = std::is_same_v<Stream, TcpStream>;
   const char* what = tcp ? "heddle::io::TcpListener::bind" : "heddle::io::UnixListener::bind";
   if (tcp ? (address.family() != AF_INET && address.family() != AF_INET6) : address.family() != AF_UNIX) {
@@ -161,6 +167,10 @@ Listener<Stream> Listener<Stream>::bind(const SocketAddress& address, int backlo
   Listener listener;
   listener.fd_ = open_socket(address.family(), SOCK_STREAM, what);
   if (tcp) listener.set_option(SOL_SOCKET, SO_REUSEADDR, 1, what);
+  if (options.reuse_port) {
+    if (!tcp) fail(EINVAL, "heddle::io::UnixListener::bind (reuse_port is for TCP listeners)", &address);
+    listener.set_option(SOL_SOCKET, SO_REUSEPORT, 1, what);
+  }
   if (::bind(listener.fd_.get(), address.data(), address.size()) < 0) fail(errno, what, &address);
   if constexpr (!tcp) {
     const std::string name = address.to_string();  // "unix:/path" or "unix:@abstract"

@@ -194,7 +194,6 @@ void Loop::run() {
       loop->running_.store(false, std::memory_order_release);
     }
   } restore{this, previous_loop, previous_scheduler};
-  stop_requested_.store(false, std::memory_order_release);
 
   for (;;) {
     if (remote_.load(std::memory_order_relaxed)) take_remote();
@@ -217,7 +216,7 @@ void Loop::run() {
       detail::run_claimed_here(task);
       if (stop_requested_.load(std::memory_order_relaxed)) break;
     }
-    if (stop_requested_.load(std::memory_order_acquire)) return;
+    if (stop_requested_.exchange(false, std::memory_order_acq_rel)) return;  // consumed: the next run() runs
     if (local_head_) continue;
     if (live_.load(std::memory_order_acquire) == 0 && timers_.size() == 0 &&
         !remote_.load(std::memory_order_acquire)) {
@@ -230,6 +229,11 @@ void Loop::run() {
 void Loop::cancel_all_and_drain() {
   // Cancel every live task (each is queued on this loop as it is woken),
   // then run the loop until they have all unwound.
+  cancel_all();
+  if (live_.load(std::memory_order_acquire) != 0 && !running_.load(std::memory_order_acquire)) run();
+}
+
+void Loop::cancel_all() noexcept {
   for (;;) {
     tasks_lock_.lock();
     detail::TaskControl* task = tasks_head_;
@@ -242,11 +246,13 @@ void Loop::cancel_all_and_drain() {
       }
       task = task->scheduler_next;
     }
+    // Under the lock, so that the task cannot finish (and its block be
+    // reused) first. It only queues the task on this loop (never runs it
+    // inline: the task has a scheduler), so the lock is not taken again.
+    if (found) detail::request_cancel(task);
     tasks_lock_.unlock();
     if (!found) break;
-    detail::request_cancel(task);  // may queue it here; never runs it inline on this loop's thread
   }
-  if (live_.load(std::memory_order_acquire) != 0 && !running_.load(std::memory_order_acquire)) run();
 }
 
 }  // namespace heddle

@@ -3,3 +3,4 @@
 heddle_add_test(io_net_tests IO_BACKENDS SOURCES net_test.cpp)
 heddle_add_test(io_net_thread_tests IO_BACKENDS THREADS SOURCES net_threads_test.cpp)
 heddle_add_test(io_pool_net_thread_tests IO_BACKENDS THREADS SOURCES pool_net_threads_test.cpp)
+heddle_add_test(io_cluster_net_thread_tests IO_BACKENDS THREADS SOURCES cluster_net_threads_test.cpp)

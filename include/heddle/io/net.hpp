@@ -97,6 +97,14 @@ class UnixStream : public StreamSocket {
 };
 
 // Accepts connections of Stream (TcpStream or UnixStream).
+// How a listener binds.
+struct ListenOptions {
+  int backlog = 4096;
+  // SO_REUSEPORT (TCP only): several listeners, one per loop of a Cluster,
+  // bind the same port and the kernel spreads new connections over them.
+  bool reuse_port = false;
+};
+
 template <class Stream>
 class Listener : public Socket {
  public:
@@ -114,6 +122,8 @@ class Listener : public Socket {
   // Binds and listens. TCP listeners set SO_REUSEADDR; a Unix listener
   // removes its socket file when closed or destroyed.
   static Listener bind(const SocketAddress& address, int backlog = 4096);
+  // The same with options; reuse_port on a Unix listener is an error (EINVAL).
+  static Listener bind(const SocketAddress& address, ListenOptions options);
   // Waits for the next connection. EMFILE and ENFILE come out as
   // std::system_error like every other error: a server backs off and retries.
   Stream accept(SocketAddress* peer = nullptr);

@@ -69,8 +69,13 @@ class Loop final : public Scheduler {
   // left, or until stop(). Throws std::logic_error if already running.
   void run();
   // Makes run() return after the task it is running (callable from any
-  // thread and from the loop's own tasks).
+  // thread and from the loop's own tasks). A stop() while the loop is not
+  // running makes the next run() return as soon as it has looked at its
+  // queues once, so a stop is never lost to a thread that was about to run.
   void stop() noexcept;
+  // Asks every live task of the loop to cancel (each is queued on the loop
+  // and unwinds when the loop runs). Callable from any thread.
+  void cancel_all() noexcept;
 
   // The loop whose task is running, or whose thread this is; null otherwise.
   static Loop* current() noexcept;
