@@ -1,4 +1,11 @@
-// Go peers for heddle's sched benchmarks. Usage: heddlepeers {timers|parkwake} [N]
+// Go peers for heddle's sched benchmarks.
+// Usage: heddlepeers {timers|parkwake|fib|wake} [N]
+//   fib   fib(27), a goroutine per call (both children, then a WaitGroup),
+//         GOMAXPROCS=2: ms per fib(27)
+//   wake  two goroutines ping-pong over unbuffered channels, GOMAXPROCS=2,
+//         each locked to an OS thread of its own (runtime.LockOSThread) and,
+//         as go_unlocked, not locked (the scheduler may then put both on
+//         one thread): ns per round trip
 package main
 
 import (
@@ -90,6 +97,61 @@ func parkWake(n int) (float64, float64) {
 	return elapsed, float64(during-before) * 1024 / float64(n)
 }
 
+func fib(n int) int {
+	if n < 2 {
+		return n
+	}
+	var a, b int
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { a = fib(n - 1); wg.Done() }()
+	go func() { b = fib(n - 2); wg.Done() }()
+	wg.Wait()
+	return a + b
+}
+
+func fibTree() float64 {
+	start := time.Now()
+	if fib(27) != 196418 {
+		fmt.Fprintln(os.Stderr, "go: fib(27) gave the wrong sum")
+		os.Exit(1)
+	}
+	return float64(time.Since(start).Nanoseconds()) / 1e6
+}
+
+// ns per round trip between two goroutines, each locked to its own OS
+// thread when lock is set.
+func pingPong(rounds int, lock bool) float64 {
+	ping := make(chan int)
+	pong := make(chan int)
+	done := make(chan struct{})
+	go func() {
+		if lock {
+			runtime.LockOSThread()
+		}
+		for v := range ping {
+			pong <- v
+		}
+		close(done)
+	}()
+	result := make(chan time.Duration)
+	go func() {
+		if lock {
+			runtime.LockOSThread()
+		}
+		start := time.Now()
+		for i := 0; i < rounds; i++ {
+			ping <- i
+			<-pong
+		}
+		result <- time.Since(start)
+	}()
+	elapsed := <-result
+	close(ping)
+	<-done
+	return float64(elapsed.Nanoseconds()) / float64(rounds)
+}
+
 func main() {
 	mode := "timers"
 	if len(os.Args) > 1 {
@@ -116,8 +178,18 @@ func main() {
 		}
 		fmt.Printf("go_park_wake_1m: %.1f ns/task\n", median(times))
 		fmt.Printf("go_park_wake_1m_memory: %.0f bytes/task\n", memory)
+	case "fib":
+		runtime.GOMAXPROCS(2)
+		fibTree() // warm-up
+		report("go_fib_tree_P2", "ms", fibTree)
+	case "wake":
+		runtime.GOMAXPROCS(2)
+		const rounds = 100000
+		pingPong(1000, true)
+		report("go_wake_cross_thread_locked", "ns", func() float64 { return pingPong(rounds, true) })
+		report("go_wake_cross_thread_unlocked", "ns", func() float64 { return pingPong(rounds, false) })
 	default:
-		fmt.Fprintf(os.Stderr, "usage: heddlepeers {timers|parkwake} [N]\n")
+		fmt.Fprintf(os.Stderr, "usage: heddlepeers {timers|parkwake|fib|wake} [N]\n")
 		os.Exit(2)
 	}
 }

@@ -1,5 +1,11 @@
-// tokio peers for heddle's sched benchmarks (current_thread runtime).
-// Usage: heddle_tokio_peers {timers|parkwake} [N]
+// tokio peers for heddle's sched benchmarks.
+// Usage: heddle_tokio_peers {timers|parkwake|fib|wake} [N]
+//   timers, parkwake  on a current_thread runtime
+//   fib   fib(27), tokio::spawn per call (both children), each JoinHandle
+//         awaited, on a multi-thread runtime of 2 workers: ms per fib(27)
+//   wake  two spawned tasks ping-pong over mpsc channels, multi-thread
+//         runtime of 2 workers (tokio decides where each runs: they may
+//         share a worker): ns per round trip
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,6 +85,46 @@ fn park_wake(n: usize) -> (f64, f64) {
     })
 }
 
+fn fib(n: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
+    Box::pin(async move {
+        if n < 2 {
+            return n;
+        }
+        let a = tokio::spawn(fib(n - 1));
+        let b = tokio::spawn(fib(n - 2));
+        a.await.unwrap() + b.await.unwrap()
+    })
+}
+
+async fn fib_tree() -> f64 {
+    let start = Instant::now();
+    assert_eq!(tokio::spawn(fib(27)).await.unwrap(), 196418, "fib(27) gave the wrong sum");
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+async fn ping_pong(rounds: u32) -> f64 {
+    let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u32>(1);
+    let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u32>(1);
+    let echo = tokio::spawn(async move {
+        while let Some(v) = ping_rx.recv().await {
+            if pong_tx.send(v).await.is_err() {
+                break;
+            }
+        }
+    });
+    let pinger = tokio::spawn(async move {
+        let start = Instant::now();
+        for i in 0..rounds {
+            ping_tx.send(i).await.unwrap();
+            pong_rx.recv().await.unwrap();
+        }
+        start.elapsed().as_nanos() as f64 / rounds as f64
+    });
+    let ns = pinger.await.unwrap();
+    echo.await.unwrap();
+    ns
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("timers");
@@ -94,8 +140,28 @@ fn main() {
             // Memory from the first run only: later runs reuse freed memory.
             println!("tokio_park_wake_1m_memory: {:.0} bytes/task", runs[0].1);
         }
+        "fib" | "wake" => {
+            let runtime = Builder::new_multi_thread().worker_threads(2).build().unwrap();
+            runtime.block_on(async {
+                if mode == "fib" {
+                    fib_tree().await; // warm-up
+                    let mut values = Vec::new();
+                    for _ in 0..reps() {
+                        values.push(fib_tree().await);
+                    }
+                    println!("tokio_fib_tree_multi_thread_2w: {:.1} ms", median(values));
+                } else {
+                    ping_pong(1000).await;
+                    let mut values = Vec::new();
+                    for _ in 0..reps() {
+                        values.push(ping_pong(100_000).await);
+                    }
+                    println!("tokio_wake_cross_thread_multi_thread_2w: {:.0} ns", median(values));
+                }
+            });
+        }
         _ => {
-            eprintln!("usage: heddle_tokio_peers {{timers|parkwake}} [N]");
+            eprintln!("usage: heddle_tokio_peers {{timers|parkwake|fib|wake}} [N]");
             std::process::exit(2);
         }
     }
