@@ -18,6 +18,7 @@
 #include "heddle/arch/context.hpp"
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/core/task.hpp"
+#include "heddle/core/trace.hpp"
 
 namespace heddle::detail {
 namespace {
@@ -223,6 +224,7 @@ __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched
   t->dispatched = dispatched;
   t->running_thread.store(ts.thread_id, relaxed);
   t_current = t;
+  trace_event(TraceKind::resume, t);
 #if HEDDLE_ASAN
   void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, t->stack.low, t->stack.size);
@@ -244,6 +246,7 @@ __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched
 // Returns when `t` is resumed (never, when it is exiting), after finishing
 // what the switch into it asked for.
 __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* next = nullptr) {
+  trace_event(t->exiting ? TraceKind::finish : TraceKind::suspend, t);
   if (!next && t->dispatched && t->scheduler) next = t->scheduler->take_next_here();
   void* target_sp;
 #if HEDDLE_ASAN || HEDDLE_TSAN
@@ -257,6 +260,7 @@ __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* ne
     next->dispatched = true;
     next->running_thread.store(thread_id, relaxed);
     t_current = next;
+    trace_event(TraceKind::resume, next);
     target_sp = next->saved_sp;
 #if HEDDLE_ASAN
     __sanitizer_start_switch_fiber(t->exiting ? nullptr : &t->asan_fake_stack, next->stack.low, next->stack.size);
@@ -630,6 +634,7 @@ void abandon_control(TaskControl* t) noexcept {
 
 void start_task(TaskControl* t, void* context_top) {
   t->saved_sp = arch::make_context(context_top, &task_entry, t);
+  trace_event(TraceKind::spawn, t);
 #if HEDDLE_TSAN
   t->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -763,6 +768,7 @@ Scheduler* thread_scheduler() noexcept { return thread_state().scheduler; }
 void set_thread_scheduler(Scheduler* scheduler) noexcept { thread_state().scheduler = scheduler; }
 
 void request_cancel(TaskControl* t) noexcept {
+  trace_event(TraceKind::cancel, t);
   std::uint64_t s = t->state.load(acquire);
   for (;;) {
     if (phase_of(s) == Phase::finished || (s & kCancelRequested)) return;

@@ -146,7 +146,7 @@ class StackPool {
 
  private:
   friend struct StackPoolAccess;
-  Stack take_shared();                  // under the lock; null Stack when idle lists are empty
+  bool take_shared(Stack& stack);       // under the lock; false when the idle lists are empty
   void release_shared(const Stack& stack) noexcept;
   void prepare(Stack& stack) noexcept;  // what every acquired stack gets before use
   bool thread_cached_ = false;
