@@ -38,6 +38,7 @@
 #include "heddle/io/backend.hpp"
 #include "heddle/io/net.hpp"
 #include "http_client.hpp"
+#include "process_stats.hpp"
 #include "http_server.hpp"
 
 namespace http_example {
@@ -87,26 +88,6 @@ class LatencyHistogram {
   std::array<std::uint64_t, (64 - kSubBits + 1) * kSub> counts_{};
   std::uint64_t count_ = 0;
 };
-
-std::size_t resident_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, resident = 0;
-  const int fields = std::fscanf(f, "%lu %lu", &size, &resident);
-  std::fclose(f);
-  return fields == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
-}
-
-int open_descriptors() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (!dir) return -1;
-  int count = 0;
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  ::closedir(dir);
-  return count - 1;  // opendir's own
-}
 
 std::string with_commas(std::uint64_t n) {
   std::string digits = std::to_string(n);

@@ -43,6 +43,7 @@ extern "C" const char* __asan_default_options() { return "quarantine_size_mb=16"
 #include "heddle/io/backend.hpp"
 #include "heddle/io/net.hpp"
 #include "http_client.hpp"
+#include "process_stats.hpp"
 #include "http_server.hpp"
 
 namespace http_example {
@@ -101,26 +102,6 @@ struct ClientReport {
   std::size_t rss_peak = 0;
   std::string error;  // an unexpected exception in the client thread
 };
-
-std::size_t resident_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, resident = 0;
-  const int fields = std::fscanf(f, "%lu %lu", &size, &resident);
-  std::fclose(f);
-  return fields == 2 ? resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0;
-}
-
-int open_descriptors() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (!dir) return -1;
-  int count = 0;
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  ::closedir(dir);
-  return count - 1;  // opendir's own
-}
 
 // The resident set to compare with the baseline. Under AddressSanitizer the
 // quarantine of freed blocks is drained first, so that both measurements

@@ -680,15 +680,7 @@ void attach_to_group(TaskControl* t, GroupLink* group, std::size_t index) noexce
 }
 
 TaskControl* take_finished(GroupLink& group) noexcept {
-  TaskControl* lifo = group.finished_head.exchange(nullptr, acquire);
-  TaskControl* fifo = nullptr;
-  while (lifo) {
-    TaskControl* next = lifo->group_next_finished;
-    lifo->group_next_finished = fifo;
-    fifo = lifo;
-    lifo = next;
-  }
-  return fifo;
+  return reversed<&TaskControl::group_next_finished>(group.finished_head.exchange(nullptr, acquire));
 }
 
 // ---- suspension, resume, cancellation

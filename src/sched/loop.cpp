@@ -64,14 +64,8 @@ detail::TaskControl* Loop::pop_local() noexcept {
 }
 
 void Loop::take_remote() noexcept {
-  detail::TaskControl* lifo = remote_.exchange(nullptr, std::memory_order_acquire);
-  detail::TaskControl* fifo = nullptr;
-  while (lifo) {
-    detail::TaskControl* next = lifo->next_runnable;
-    lifo->next_runnable = fifo;
-    fifo = lifo;
-    lifo = next;
-  }
+  detail::TaskControl* fifo =
+      detail::reversed<&detail::TaskControl::next_runnable>(remote_.exchange(nullptr, std::memory_order_acquire));
   while (fifo) {
     detail::TaskControl* next = fifo->next_runnable;
     push_local(fifo);

@@ -326,14 +326,8 @@ TaskControl* Pool::find_work(PoolWorker& worker) noexcept {
     }
   }
   if (worker.inbox.load(std::memory_order_relaxed)) {
-    TaskControl* lifo = worker.inbox.exchange(nullptr, std::memory_order_acquire);
-    TaskControl* fifo = nullptr;
-    while (lifo) {
-      TaskControl* next = lifo->next_runnable;
-      lifo->next_runnable = fifo;
-      fifo = lifo;
-      lifo = next;
-    }
+    TaskControl* fifo =
+        detail::reversed<&TaskControl::next_runnable>(worker.inbox.exchange(nullptr, std::memory_order_acquire));
     // Behind those already taken.
     if (worker.pinned_tail) worker.pinned_tail->next_runnable = fifo; else worker.pinned_head = fifo;
     while (fifo && fifo->next_runnable) fifo = fifo->next_runnable;

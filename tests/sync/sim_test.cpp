@@ -15,6 +15,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "heddle/sched/sim_loop.hpp"
@@ -59,6 +60,22 @@ void jitter(SimLoop& sim) {
 }
 
 // ---- SimLoop itself
+
+// Two tasks that take a and b in opposite orders, yielding in between:
+// a deadlock in some orders.
+std::pair<Task<void>, Task<void>> spawn_inverted_lockers(SimLoop& sim, Mutex& a, Mutex& b) {
+  auto first = sim.spawn([&] {
+    std::lock_guard hold_a(a);
+    this_task::yield();
+    std::lock_guard hold_b(b);
+  });
+  auto second = sim.spawn([&] {
+    std::lock_guard hold_b(b);
+    this_task::yield();
+    std::lock_guard hold_a(a);
+  });
+  return {std::move(first), std::move(second)};
+}
 
 struct Outcome {
   std::uint64_t trace = 0;
@@ -133,16 +150,7 @@ TEST(SimLoop, VirtualTimeMakesLongSleepsInstant) {
 TEST(SimLoop, ADeadlockThrowsNamingTheSeed) {
   Mutex a, b;
   SimLoop sim(42);
-  auto first = sim.spawn([&] {
-    std::lock_guard hold_a(a);
-    this_task::yield();
-    std::lock_guard hold_b(b);
-  });
-  auto second = sim.spawn([&] {
-    std::lock_guard hold_b(b);
-    this_task::yield();
-    std::lock_guard hold_a(a);
-  });
+  auto [first, second] = spawn_inverted_lockers(sim, a, b);
   bool deadlocked = false;
   try {
     sim.run();
@@ -169,16 +177,7 @@ TEST(SimLoop, SomeSeedDeadlocksTheLockOrderInversion) {
     Mutex a, b;
     SimLoop sim(seed);
     sim.dump_on_deadlock(false);
-    auto first = sim.spawn([&] {
-      std::lock_guard hold_a(a);
-      this_task::yield();
-      std::lock_guard hold_b(b);
-    });
-    auto second = sim.spawn([&] {
-      std::lock_guard hold_b(b);
-      this_task::yield();
-      std::lock_guard hold_a(a);
-    });
+    auto [first, second] = spawn_inverted_lockers(sim, a, b);
     try {
       sim.run();
     } catch (const SimDeadlock&) {

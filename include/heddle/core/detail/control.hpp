@@ -179,6 +179,20 @@ struct TaskControl {
   void* tsan_fiber = nullptr;
 };
 
+// Reverses a list of control blocks linked through Link: turns a
+// lock-free (Treiber) stack, newest first, into arrival order.
+template <TaskControl* TaskControl::*Link>
+inline TaskControl* reversed(TaskControl* head) noexcept {
+  TaskControl* out = nullptr;
+  while (head) {
+    TaskControl* next = head->*Link;
+    head->*Link = out;
+    out = head;
+    head = next;
+  }
+  return out;
+}
+
 inline bool is_finished(const TaskControl* t) noexcept {
   return phase_of(t->state.load(std::memory_order_acquire)) == Phase::finished;
 }
