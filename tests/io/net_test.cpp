@@ -459,6 +459,17 @@ TEST_F(Net, IoInATaskWithNoSchedulerIsALogicError) {
   EXPECT_THROW(task.join(), std::logic_error);
 }
 
+TEST_F(Net, IoInATaskOfASimLoopIsALogicError) {
+  heddle::SimLoop sim(1);  // a scheduler that drives no I/O
+  auto task = sim.spawn([] {
+    auto ends = UnixStream::pair();
+    char byte;
+    (void)ends.first.read(&byte, 1);
+  });
+  sim.run();
+  EXPECT_THROW(task.join(), std::logic_error);
+}
+
 TEST_F(Net, APlainThreadBlocksInsteadOfParking) {
   auto ends = UnixStream::pair();  // (clang 14 cannot capture structured bindings)
     auto& a = ends.first;

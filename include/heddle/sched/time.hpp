@@ -9,9 +9,9 @@
 // Timers never fire early, and timers with equal deadlines fire in the order
 // they were armed.
 //
-// Deadlines: with_deadline(d, f) runs f as a child task and arms a timer
-// that cancels it at d; if f ends by that cancellation (it unwinds from its
-// suspension point), with_deadline throws heddle::TimedOut. Deadlines nest: an
+// Deadlines: with_deadline(d, f) runs f as a child task beside an alarm
+// task that cancels it at d; if f ends by that cancellation (it unwinds
+// from its suspension point), with_deadline throws heddle::TimedOut. Deadlines nest: an
 // outer one that expires first cancels the inner scope with everything in it.
 #pragma once
 
@@ -105,27 +105,32 @@ template <class F>
 auto with_deadline(Clock::time_point deadline, F&& f) -> std::invoke_result_t<std::decay_t<F>&> {
   auto child = spawn(std::forward<F>(f));  // eager: runs until it first waits
   if (child.finished()) return child.join();
-  struct Expiry {
-    detail::TaskControl* child;
-    std::atomic<bool> fired{false};
-    void operator()() noexcept {
-      fired.store(true, std::memory_order_release);
-      detail::request_cancel(child);
-    }
-  } expiry{child.control()};
-  Timer timer;
-  timer.arm(deadline, expiry);
+  // The alarm is a task that sleeps until the deadline and then cancels
+  // the child. A task, not a Timer callback: with no scheduler a wake-up
+  // runs the woken task inline, and a callback must not run the child and
+  // then this frame on the timer thread while the Timer that called it
+  // (in this frame) is still in use.
+  std::atomic<bool> expired{false};
+  auto alarm = spawn([&] {
+    sleep_until(deadline);
+    expired.store(true, std::memory_order_release);
+    child.cancel();
+  });
   try {
     detail::wait_finished(child.control(), true);
   } catch (...) {
-    timer.cancel();  // the caller was cancelled: the child's handle cancels and awaits it
-    throw;
+    throw;  // this task was cancelled: both handles cancel and await their tasks
   }
-  timer.cancel();  // from here the callback cannot run: the child may be released
+  alarm.cancel();
+  detail::wait_finished(alarm.control(), false);  // never leave the alarm behind
+  try {
+    alarm.join();
+  } catch (const Cancelled&) {  // the alarm's own cancellation, from just above
+  }
   try {
     return child.join();
   } catch (const Cancelled&) {
-    if (expiry.fired.load(std::memory_order_acquire) && !this_task::cancel_requested()) throw TimedOut{};
+    if (expired.load(std::memory_order_acquire) && !this_task::cancel_requested()) throw TimedOut{};
     throw;
   }
 }
