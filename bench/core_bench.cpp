@@ -101,10 +101,16 @@ BENCHMARK(suspend_resume_heddle)->Name("suspend_resume/heddle")->UseRealTime();
 
 // ---- tracing: the same figures with heddle::trace on (recording into the
 // rings; the file goes to /dev/null). The figures above are the cost when
-// off: one load and a not-taken branch per event site.
+// off: one load and a not-taken branch per event site (nothing at all in a
+// build with HEDDLE_WITH_TRACE=OFF). switch/heddle_loop_yield_trace_on is
+// in sched_bench.cpp, beside its figure.
 
 template <void (*Figure)(benchmark::State&)>
 void with_tracing(benchmark::State& state) {
+  if (!heddle::trace::compiled_in) {
+    state.SkipWithError("heddle built with HEDDLE_WITH_TRACE=OFF");
+    return;
+  }
   heddle::trace::start("/dev/null");
   Figure(state);
   heddle::trace::stop();

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "heddle/core/trace.hpp"
 #include "heddle/heddle.hpp"
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/time.hpp"
@@ -49,6 +50,16 @@ void loop_yield(benchmark::State& state) {
   heddle::bench::set_items_per_iteration(state, 2);  // each iteration: b -> a -> b
 }
 BENCHMARK(loop_yield)->Name("switch/heddle_loop_yield")->UseRealTime();
+
+// The same with heddle::trace recording (core/trace.hpp): each switch
+// records a suspend and a resume.
+void loop_yield_traced(benchmark::State& state) {
+  if (!heddle::trace::compiled_in) return state.SkipWithError("heddle built with HEDDLE_WITH_TRACE=OFF");
+  heddle::trace::start("/dev/null");
+  loop_yield(state);
+  heddle::trace::stop();
+}
+BENCHMARK(loop_yield_traced)->Name("switch/heddle_loop_yield_trace_on")->UseRealTime();
 
 // Arm a timer and cancel it before it fires, on a Loop: Go's
 // time.AfterFunc + Stop, tokio's sleep + drop.

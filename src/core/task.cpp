@@ -18,7 +18,7 @@
 #include "heddle/arch/context.hpp"
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/core/task.hpp"
-#include "heddle/core/trace.hpp"
+#include "heddle/core/detail/trace_hooks.hpp"
 
 namespace heddle::detail {
 namespace {
