@@ -222,23 +222,29 @@ void Server::serve(io::TcpListener& listener) {
     heddle::SpawnOptions spawn_options;
     spawn_options.name = "http connection";
     spawn_options.stack = stack;
-    connections.spawn([this, stream = std::move(stream), stack]() mutable { serve_connection(std::move(stream), stack); },
+    connections.spawn([this, stream = std::move(stream), stack]() mutable { serve_connection(stream, &stack, true); },
                       spawn_options);
   }
 }
 
-void Server::serve_connection(io::TcpStream stream, const heddle::Stack& stack) {
+void Server::serve_stream(io::StreamSocket& stream) { serve_connection(stream, nullptr, false); }
+
+void Server::serve_connection(io::StreamSocket& stream, const heddle::Stack* stack, bool tcp) {
   // Runs on every way out, cancellation included.
   struct Bookkeeping {
     ServerStats& stats;
-    io::TcpStream& stream;
-    const heddle::Stack& stack;
-    explicit Bookkeeping(ServerStats& s, io::TcpStream& t, const heddle::Stack& k) : stats(s), stream(t), stack(k) {
+    io::StreamSocket& stream;
+    const heddle::Stack* stack;
+    explicit Bookkeeping(ServerStats& s, io::StreamSocket& t, const heddle::Stack* k) : stats(s), stream(t), stack(k) {
       stats.open.fetch_add(1, std::memory_order_relaxed);
     }
     ~Bookkeeping() {
       stream.close();
-      const heddle::StackUsage used = heddle::high_water(stack);
+      if (stack == nullptr) {
+        stats.open.fetch_sub(1, std::memory_order_relaxed);
+        return;
+      }
+      const heddle::StackUsage used = heddle::high_water(*stack);
       auto seen = stats.stack_high_water.load(std::memory_order_relaxed);
       while (used.bytes > seen && !stats.stack_high_water.compare_exchange_weak(seen, used.bytes)) {
       }
@@ -283,7 +289,7 @@ void Server::serve_connection(io::TcpStream stream, const heddle::Stack& stack) 
   try {
     // A batch that outgrew the output buffer goes out in two writes; Nagle
     // would hold the second until the client acknowledged the first.
-    stream.set_no_delay(true);
+    if (tcp) static_cast<io::TcpStream&>(stream).set_no_delay(true);
     Clock::time_point deadline = Clock::now() + timeout;
     for (;;) {
       const Clock::duration left = deadline - Clock::now();

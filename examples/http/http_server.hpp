@@ -97,13 +97,21 @@ class Server {
   // until the calling task is cancelled (then every connection task is
   // cancelled and awaited before serve() throws heddle::Cancelled).
   void serve(heddle::io::TcpListener& listener);
+  // Serves one connection that is already open (a TcpStream, or an end of
+  // UnixStream::pair() in a test or a fuzzer) on the calling task until the
+  // client closes it, breaks it or times out, then closes it. Counted in
+  // stats() as serve() counts its connections, but for the stack high-water
+  // mark (the calling task's stack is not the server's to measure).
+  void serve_stream(heddle::io::StreamSocket& stream);
 
   const ServerStats& stats() const noexcept { return stats_; }
   const ServerOptions& options() const noexcept { return options_; }
   const heddle::StackPool& stack_pool() const noexcept { return pool_; }
 
  private:
-  void serve_connection(heddle::io::TcpStream stream, const heddle::Stack& stack);
+  // `stack`: the task's own pool stack, measured at the end (null: not
+  // measured); `tcp`: the stream is a TcpStream (Nagle is turned off).
+  void serve_connection(heddle::io::StreamSocket& stream, const heddle::Stack* stack, bool tcp);
 
   ServerOptions options_;
   heddle::StackPool pool_;

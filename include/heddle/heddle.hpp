@@ -19,6 +19,7 @@
 #include "heddle/sched/pool.hpp"
 #include "heddle/sched/sim_loop.hpp"
 #include "heddle/sched/time.hpp"
+#include "heddle/stack/fault.hpp"
 #include "heddle/stack/stack.hpp"
 #include "heddle/sync/barrier.hpp"
 #include "heddle/sync/channel.hpp"

@@ -7,9 +7,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -42,7 +44,7 @@ std::atomic<std::uint64_t> swallowed_count{0};
 // ---- type-stable storage: control blocks and thread parkers are never freed.
 
 // Control blocks are made kControlChunk at a time and never freed. Every
-// chunk is also linked into ControlDepot::chunks, which is the registry of
+// chunk is also linked into control_chunks, which is the registry of
 // tasks that dump_tasks walks: a live task is a block whose state word says
 // so, so spawn pays nothing to be registered. A chunk is fully built before
 // the release store that publishes it, and its `next` never changes after,
@@ -53,10 +55,14 @@ struct ControlChunk {
   ControlChunk* next = nullptr;  // the chunk made before this one
 };
 
+// Newest first; written under ControlDepot::mutex, read by anyone. A
+// namespace-scope constant-initialised atomic (a plain pointer in memory),
+// so a debugger finds it without running code (heddle_debug_descriptor).
+constinit std::atomic<ControlChunk*> control_chunks{nullptr};
+
 struct ControlDepot {
   std::mutex mutex;
   TaskControl* free_head = nullptr;
-  std::atomic<ControlChunk*> chunks{nullptr};  // newest first; written under `mutex`, read by anyone
   std::vector<Parker*> thread_parkers;
 
   void give_back(TaskControl* head, TaskControl* tail) {
@@ -76,8 +82,8 @@ struct ControlDepot {
       }
       // Publish for for_each_control_block. Writers hold the mutex, so a
       // plain load and a release store suffice (no read-modify-write).
-      chunk->next = chunks.load(relaxed);
-      chunks.store(chunk, release);
+      chunk->next = control_chunks.load(relaxed);
+      control_chunks.store(chunk, release);
       free_head = blocks;
     }
     TaskControl* head = free_head;
@@ -661,7 +667,7 @@ void start_task(TaskControl* t, void* context_top) {
 }
 
 void for_each_control_block(void (*visit)(TaskControl*, void*), void* context) noexcept {
-  for (ControlChunk* chunk = depot().chunks.load(acquire); chunk; chunk = chunk->next) {
+  for (ControlChunk* chunk = control_chunks.load(acquire); chunk; chunk = chunk->next) {
     for (TaskControl& block : chunk->blocks) visit(&block, context);
   }
 }
@@ -907,3 +913,110 @@ void check_room_for_nested(std::size_t bytes) {
 }
 
 }  // namespace heddle::detail
+
+// ---- for debuggers: tools/gdb/heddle.py
+//
+// heddle_debug_descriptor tells a debugger where the registry of tasks is
+// and how a control block is laid out, so tools/gdb/heddle.py lists and
+// unwinds tasks from raw memory: it needs no debug information for heddle's
+// internals, works on a stripped release build and on a core file, and runs
+// no code in the inferior. Every field is 8 bytes, in this order; the script
+// checks `magic` and `version` and refuses a layout it does not know. Bump
+// `version` whenever a field is added, removed or changes meaning.
+namespace heddle::detail {
+
+struct DebugDescriptor {
+  std::uint64_t magic;                 // "heddledb" as a little-endian word
+  std::uint64_t version;
+  std::uint64_t architecture;          // 1: x86-64 (switch_frame_x86_64.h), 2: AArch64
+  const void* chunks_head;             // ControlChunk* (newest first), as control_chunks holds it
+  std::uint64_t blocks_per_chunk;
+  std::uint64_t block_size;            // sizeof(TaskControl): blocks sit at offset 0 of a chunk
+  std::uint64_t chunk_next_offset;     // offsetof(ControlChunk, next)
+  std::uint64_t state_offset;          // std::uint64_t: the state word (control.hpp)
+  std::uint64_t id_offset;             // std::uint64_t
+  std::uint64_t name_offset;           // char[name_size], NUL-terminated
+  std::uint64_t name_size;
+  std::uint64_t leaf_offset;           // const char*, or null
+  std::uint64_t saved_sp_offset;       // void*: the switch frame of a parked task
+  std::uint64_t running_thread_offset; // std::uint32_t: Linux thread id, 0 when switched out
+  std::uint64_t interruptible_offset;  // bool
+  std::uint64_t spawn_file_offset;     // const char*
+  std::uint64_t spawn_line_offset;     // unsigned (4 bytes)
+  std::uint64_t spawn_function_offset; // const char*
+  std::uint64_t stack_low_offset;      // std::byte*
+  std::uint64_t stack_size_offset;     // std::size_t
+  std::uint64_t stack_kind_offset;     // StackKind (1 byte), named by stack_kind_names
+  const char* const* stack_kind_names;
+  std::uint64_t stack_kind_count;
+  std::uint64_t phase_mask;
+  std::uint64_t cancel_requested_bit;
+  std::uint64_t generation_unit;
+};
+
+namespace {
+
+constexpr const char* kStackKindNames[] = {"guarded", "canary", "static", "span", "nested"};
+static_assert(static_cast<int>(StackKind::nested) + 1 == std::size(kStackKindNames));
+
+// offsetof on TaskControl, which is not standard-layout (it has atomics and
+// an exception_ptr); both GCC and clang lay it out as written and compute
+// these offsets at compile time.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+#define HEDDLE_OFFSET(member) static_cast<std::uint64_t>(offsetof(heddle::detail::TaskControl, member))
+
+}  // namespace
+}  // namespace heddle::detail
+
+extern "C" {
+// Kept by the linker even when nothing refers to it (`used`, `retain`).
+extern const heddle::detail::DebugDescriptor heddle_debug_descriptor;
+[[gnu::used, gnu::retain]] constinit const heddle::detail::DebugDescriptor heddle_debug_descriptor = {
+    0x6264656c64646568ULL,  // "heddledb"
+    1,
+#if defined(__x86_64__)
+    1,
+#elif defined(__aarch64__)
+    2,
+#endif
+    &heddle::detail::control_chunks,
+    heddle::detail::kControlChunk,
+    sizeof(heddle::detail::TaskControl),
+    offsetof(heddle::detail::ControlChunk, next),
+    HEDDLE_OFFSET(state),
+    HEDDLE_OFFSET(id),
+    HEDDLE_OFFSET(name),
+    sizeof(heddle::detail::TaskControl::name),
+    HEDDLE_OFFSET(leaf),
+    HEDDLE_OFFSET(saved_sp),
+    HEDDLE_OFFSET(running_thread),
+    HEDDLE_OFFSET(interruptible),
+    HEDDLE_OFFSET(spawn_file),
+    HEDDLE_OFFSET(spawn_line),
+    HEDDLE_OFFSET(spawn_function),
+    HEDDLE_OFFSET(stack) + offsetof(heddle::Stack, low),
+    HEDDLE_OFFSET(stack) + offsetof(heddle::Stack, size),
+    HEDDLE_OFFSET(stack) + offsetof(heddle::Stack, kind),
+    heddle::detail::kStackKindNames,
+    std::size(heddle::detail::kStackKindNames),
+    heddle::detail::kPhaseMask,
+    heddle::detail::kCancelRequested,
+    heddle::detail::kGenerationUnit,
+};
+}
+#undef HEDDLE_OFFSET
+#pragma GCC diagnostic pop
+
+// The gdb script itself, inlined into a .debug_gdb_scripts section of every
+// program that links heddle, so gdb loads it with the program once the
+// program's path is trusted (`add-auto-load-safe-path`; README, "Debugging
+// tasks in gdb"). The section is not loaded at run time and `strip` removes it.
+#if defined(HEDDLE_GDB_SCRIPT)
+asm(".pushsection \".debug_gdb_scripts\", \"MS\",%progbits,1\n"
+    ".byte 4\n"  // an inlined Python script: its name on the first line, then its text
+    ".ascii \"heddle.py\\n\"\n"
+    ".incbin \"" HEDDLE_GDB_SCRIPT "\"\n"
+    ".byte 0\n"
+    ".popsection\n");
+#endif

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -18,6 +19,7 @@
 #include "heddle/io/descriptor.hpp"
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/pool.hpp"
+#include "heddle/stack/fault.hpp"
 #include "reactor.hpp"
 
 namespace heddle::io {
@@ -235,9 +237,61 @@ int perform_on_thread(Operation& op) {
   }
 }
 
+bool is_stream_socket(int fd) noexcept {
+  int type = 0;
+  socklen_t length = sizeof type;
+  return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == SOCK_STREAM;
+}
+
+// The fault hook (heddle/stack/fault.hpp) for accepts and socket
+// transfers. An injected error is returned without making the call, so
+// nothing is consumed; a short count shortens the request. EAGAIN is "not
+// ready yet": the caller first waits for readiness through its backend (as
+// after a real EAGAIN), then makes the call. It is not delivered as a bare
+// EAGAIN with the data already there: the kernel never answers so, and an
+// edge-triggered reactor rightly waits for the next edge after an EAGAIN.
+std::optional<int> injected_fault(Operation& op, bool& wait_first) noexcept {
+  fault::Site site;
+  switch (op.kind) {
+    case OpKind::accept:
+      site = fault::Site::accept;
+      break;
+    case OpKind::recv:
+    case OpKind::recvmsg:
+      site = fault::Site::socket_read;
+      break;
+    case OpKind::send:
+    case OpKind::sendmsg:
+      site = fault::Site::socket_write;
+      break;
+    default:
+      return std::nullopt;
+  }
+  const fault::detail::Decision fault = fault::detail::take(site);
+  if (fault.error == EAGAIN) {
+    wait_first = true;
+  } else if (fault.error != 0) {
+    return -fault.error;
+  } else if (fault.short_length != 0 && op.length > fault.short_length && is_stream_socket(op.fd)) {
+    op.length = fault.short_length;  // a datagram is never cut short: all or nothing
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int perform(Operation& op) {
+  if constexpr (fault::compiled_in) {
+    bool wait_first = false;
+    if (const std::optional<int> failed = injected_fault(op, wait_first)) return *failed;
+    if (wait_first) {
+      Operation readiness;
+      readiness.kind = waits_for_writable(op.kind) ? OpKind::poll_writable : OpKind::poll_readable;
+      readiness.fd = op.fd;
+      readiness.deadline = op.deadline;
+      if (const int ready = perform(readiness); ready < 0) return ready;
+    }
+  }
   if (Loop* loop = Loop::current(); loop && heddle::detail::current_task()) {
     return reactor_of(*loop).perform(op);
   }

@@ -29,6 +29,7 @@
 #include <system_error>
 
 #include "heddle/sched/time.hpp"
+#include "heddle/stack/fault.hpp"
 #include "reactor.hpp"
 
 namespace heddle::io::detail {
@@ -167,6 +168,13 @@ class UringReactor final : public Reactor {
 
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe && fault::detail::take(fault::Site::uring_queue_full).hit) {
+      // Fault injection: act as if the queue were full. The entry already
+      // taken becomes a no-op whose completion reap() ignores.
+      io_uring_prep_nop(sqe);
+      io_uring_sqe_set_data64(sqe, kIgnoreTag);
+      sqe = nullptr;
+    }
     while (!sqe) {
       // Submission queue full: hand the batch to the kernel and retry.
       submit();
@@ -178,7 +186,8 @@ class UringReactor final : public Reactor {
   void submit() {
     for (;;) {
       ++stats_.kernel_calls;
-      const int r = io_uring_submit(&ring_);
+      const fault::detail::Decision fault = fault::detail::take(fault::Site::uring_submit);
+      const int r = fault.hit ? -fault.error : io_uring_submit(&ring_);
       if (r >= 0) return;
       if (r == -EINTR) continue;
       if (r == -EAGAIN || r == -EBUSY) {

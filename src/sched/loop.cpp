@@ -11,6 +11,8 @@
 #include <system_error>
 #include <typeinfo>
 
+#include "wake_fd.hpp"
+
 namespace heddle {
 
 namespace {
@@ -75,8 +77,7 @@ void Loop::take_remote() noexcept {
 
 void Loop::notify() noexcept {
   if (sleeping_.exchange(false, std::memory_order_acq_rel)) {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t written = ::write(wake_fd_, &one, sizeof one);
+    detail::write_wake_fd(wake_fd_, "heddle::Loop");
   }
 }
 

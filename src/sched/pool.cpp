@@ -22,6 +22,7 @@
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/core/detail/spin_lock.hpp"
 #include "heddle/sched/detail/work_stealing_deque.hpp"
+#include "wake_fd.hpp"
 
 namespace heddle {
 namespace detail {
@@ -463,8 +464,7 @@ void Pool::withdraw(PoolWorker& worker) noexcept {
 void Pool::notify(PoolWorker& worker) noexcept {
   detail::futex_wake(&worker.word);
   if (worker.has_driver.load(std::memory_order_acquire)) {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t written = ::write(worker.wake_fd, &one, sizeof one);
+    detail::write_wake_fd(worker.wake_fd, "heddle::Pool");
   }
 }
 

@@ -23,6 +23,7 @@
 #include <system_error>
 
 #include "heddle/arch/sanitizer.hpp"
+#include "heddle/stack/fault.hpp"
 #include "heddle/stack/stack.hpp"
 
 #if HEDDLE_ASAN
@@ -97,6 +98,24 @@ void announce_canary_fallback() noexcept {
 // which can span an aligned huge page even when no single chunk does.
 void forbid_huge_pages(void* memory, std::size_t bytes) noexcept { ::madvise(memory, bytes, MADV_NOHUGEPAGE); }
 
+// mmap through the fault hook (heddle/stack/fault.hpp).
+void* map_memory(std::size_t bytes, int protection) noexcept {
+  if (const fault::detail::Decision fault = fault::detail::take(fault::Site::stack_map); fault.error != 0) {
+    errno = fault.error;
+    return MAP_FAILED;
+  }
+  return ::mmap(nullptr, bytes, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+}
+
+// Gives idle stack memory back to the kernel; false if madvise refused (the
+// memory then stays resident, and the stack is still fine to reuse).
+bool release_memory(void* begin, std::size_t bytes) noexcept {
+  if (const fault::detail::Decision fault = fault::detail::take(fault::Site::stack_release); fault.error != 0) {
+    return false;
+  }
+  return ::madvise(begin, bytes, MADV_DONTNEED) == 0;
+}
+
 [[noreturn]] void throw_mapping_error(int error, const char* operation, std::size_t bytes, const char* what) {
   throw std::system_error(error, std::generic_category(),
                           std::string("heddle: ") + operation + " of " + std::to_string(bytes) + " bytes for " + what);
@@ -108,7 +127,7 @@ std::byte* map_guarded(std::size_t stack_bytes, const char** failed_operation) n
   // Reserve everything inaccessible first, then open up the stack: the guard
   // page never exists writable, not even for an instant.
   std::size_t total = page_bytes() + stack_bytes;
-  void* base = ::mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  void* base = map_memory(total, PROT_NONE);
   if (base == MAP_FAILED) {
     *failed_operation = "mmap";
     return nullptr;
@@ -320,8 +339,7 @@ Stack StackPool::make_canary() {
     std::size_t bytes = count * options_.stack_bytes;
     canary_fresh_.reserve(count);
     reserve_at_least(canary_chunks_, canary_chunks_.size() + 1);
-    void* chunk = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                         -1, 0);
+    void* chunk = map_memory(bytes, PROT_READ | PROT_WRITE);
     if (chunk == MAP_FAILED) throw_mapping_error(errno, "mmap", bytes, "canary stacks");
     forbid_huge_pages(chunk, bytes);
     canary_chunks_.emplace_back(static_cast<std::byte*>(chunk), bytes);
@@ -383,9 +401,10 @@ void StackPool::release_shared(const Stack& stack) noexcept {
   if (single) {
     // Many threads are releasing at once and the batch is full: give this
     // one back on its own rather than allocate in a noexcept path.
-    ::madvise(single.low, single.size, MADV_DONTNEED);
+    const bool released = release_memory(single.low, single.size);
     single.painted = false;
     std::lock_guard lock(mutex_);
+    if (!released) ++stats_.release_failures;
     push_cold(single);
     return;
   }
@@ -398,6 +417,7 @@ void StackPool::release_shared(const Stack& stack) noexcept {
 void StackPool::trim_batch() noexcept {
   std::array<Stack, kTrimBatch> batch;
   std::size_t count = 0;
+  std::size_t failures = 0;
   {
     std::lock_guard lock(mutex_);
     count = std::min(to_trim_.size(), kTrimBatch);
@@ -411,10 +431,11 @@ void StackPool::trim_batch() noexcept {
     std::byte* end = batch[first].high();
     std::size_t next = first + 1;
     while (next < count && batch[next].low == end) end = batch[next++].high();  // neighbours in a canary chunk
-    ::madvise(begin, static_cast<std::size_t>(end - begin), MADV_DONTNEED);
+    if (!release_memory(begin, static_cast<std::size_t>(end - begin))) failures += next - first;
     first = next;
   }
   std::lock_guard lock(mutex_);
+  stats_.release_failures += failures;
   for (std::size_t i = 0; i < count; ++i) {
     batch[i].painted = false;
     push_cold(batch[i]);

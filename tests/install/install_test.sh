@@ -7,11 +7,18 @@ build_dir=$1 source_dir=$2 cxx=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+# The gdb extension is installed for `source`, and travels inside the
+# programs (and libheddle.so) in their .debug_gdb_scripts section.
+cmp "$source_dir/tools/gdb/heddle.py" "$work/prefix/share/heddle/gdb/heddle.py"
 
 cmake -S "$source_dir/tests/install/consumer" -B "$work/consumer" -G Ninja \
   -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
 cmake --build "$work/consumer" >/dev/null
 "$work/consumer/consumer_static"
+sections=$(readelf -SW "$work/consumer/consumer_static")
+if [[ $sections != *.debug_gdb_scripts* ]]; then
+  echo "consumer_static has no .debug_gdb_scripts section (the inlined gdb extension)"; exit 1
+fi
 if [ -x "$work/consumer/consumer_shared" ]; then
   "$work/consumer/consumer_shared"
   # Capture ldd's output first: with pipefail, `ldd | grep -q` fails when

@@ -476,6 +476,52 @@ TEST_F(Http, OutOfDescriptorsTheAcceptLoopBacksOffAndRecovers) {
   });
 }
 
+#if HEDDLE_FAULT_INJECTION
+// Injected faults (heddle/stack/fault.hpp). ENFILE is the system-wide
+// table running out, which no rlimit can cause: the accept loop backs off
+// as for EMFILE, and every client is served.
+TEST_F(Http, InjectedAcceptFailuresAreBackedOffAndEveryClientServed) {
+  with_server([](const SocketAddress& address, Server& server) {
+    auto ask = [&](TcpStream& stream) {
+      stream.write(get_request("/"));
+      ResponseReader reader(stream);
+      Response response;
+      ASSERT_TRUE(reader.next(response));
+      EXPECT_EQ(response.status, 200);
+    };
+    // The accept in flight gets this one; the three after it fail.
+    heddle::fault::Injection table_full(heddle::fault::Site::accept, {.error = ENFILE, .times = 3});
+    auto first = connect(address);
+    ask(first);
+    auto second = connect(address);
+    ask(second);
+    EXPECT_EQ(server.stats().accept_backoffs.load(), 3u);
+    EXPECT_EQ(server.stats().accepted.load(), 2u);
+  });
+}
+
+// Every read and write moves a few bytes: requests split anywhere, and
+// responses too. Pipelined requests are still answered exactly, in order.
+TEST_F(Http, ShortReadsAndWritesStillAnswerPipelinedRequestsInOrder) {
+  with_server([](const SocketAddress& address, Server& server) {
+    using heddle::fault::Site;
+    heddle::fault::Injection short_reads(Site::socket_read, {.short_length = 3, .times = heddle::fault::kAlways});
+    heddle::fault::Injection short_writes(Site::socket_write, {.short_length = 4, .times = heddle::fault::kAlways});
+    auto stream = connect(address);
+    std::string batch;
+    for (int i = 0; i < 6; ++i) batch += get_request(i % 2 == 0 ? "/" : "/missing");
+    stream.write(batch);
+    ResponseReader reader(stream);
+    for (int i = 0; i < 6; ++i) {
+      Response response;
+      ASSERT_TRUE(reader.next(response)) << "response " << i;
+      EXPECT_EQ(response.status, i % 2 == 0 ? 200 : 404) << "response " << i;
+    }
+    EXPECT_EQ(server.stats().requests.load(), 6u);
+  });
+}
+#endif
+
 TEST_F(Http, NoDescriptorLeaksWhicheverWayConnectionsEnd) {
   with_server([](const SocketAddress& address, Server& server) {
     const int before = heddle::test::open_descriptor_count();

@@ -6,7 +6,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "heddle/io/backend.hpp"
@@ -25,6 +27,16 @@ inline int open_descriptor_count() {
   }
   ::closedir(dir);
   return count - 1;
+}
+
+// The error code f throws as std::system_error, or 0 if it returns.
+inline int error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::system_error& e) {
+    return e.code().value();
+  }
+  return 0;
 }
 
 // A test fixture that fails the test if it leaves a descriptor open.

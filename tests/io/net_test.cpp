@@ -27,18 +27,10 @@ using heddle::io::UdpSocket;
 using heddle::io::UnixDatagram;
 using heddle::io::UnixListener;
 using heddle::io::UnixStream;
+using heddle::test::error_of;
 using heddle::test::run_in_loop;
 
 using Net = heddle::test::NoDescriptorLeak;
-
-int error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::system_error& e) {
-    return e.code().value();
-  }
-  return 0;
-}
 
 // Echoes every connection the listener accepts (kConnections of them).
 heddle::Task<void> spawn_echo_server(TcpListener& listener, int connections) {

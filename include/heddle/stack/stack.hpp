@@ -122,6 +122,9 @@ class StackPool {
     std::size_t idle = 0;            // on the free list
     std::size_t guarded_created = 0; // stacks ever made with a guard page
     std::size_t canary_created = 0;  // stacks ever made without one
+    // Idle stacks whose memory madvise could not give back: it stayed
+    // resident, and the stack is reused as it is.
+    std::size_t release_failures = 0;
   };
 
   StackPool();

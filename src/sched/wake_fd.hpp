@@ -1,0 +1,33 @@
+// heddle sched (internal): waking a scheduler thread that sleeps in its
+// driver (an io reactor) through its eventfd.
+#pragma once
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "heddle/stack/fault.hpp"
+
+namespace heddle::detail {
+
+// Adds one to the eventfd `fd`. A lost wake-up would leave the scheduler
+// asleep with work queued, so: EINTR retries; EAGAIN means the counter is
+// already so high that the fd is readable (the sleeper wakes anyway); any
+// other error is a bug (a closed descriptor) and aborts, naming it.
+inline void write_wake_fd(int fd, const char* owner) noexcept {
+  const std::uint64_t one = 1;
+  for (;;) {
+    const fault::detail::Decision fault = fault::detail::take(fault::Site::wake_write);
+    const ssize_t written = fault.hit ? (errno = fault.error, -1) : ::write(fd, &one, sizeof one);
+    if (written == static_cast<ssize_t>(sizeof one) || (written < 0 && errno == EAGAIN)) return;
+    if (written < 0 && errno == EINTR) continue;
+    std::fprintf(stderr, "heddle: %s: writing its wake-up eventfd %d failed (errno %d)\n", owner, fd,
+                 written < 0 ? errno : 0);
+    std::abort();
+  }
+}
+
+}  // namespace heddle::detail
