@@ -20,6 +20,7 @@
 #include "heddle/arch/context.hpp"
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/core/task.hpp"
+#include "heddle/core/detail/stack_profile.hpp"
 #include "heddle/core/detail/trace_hooks.hpp"
 
 namespace heddle::detail {
@@ -674,6 +675,7 @@ void for_each_control_block(void (*visit)(TaskControl*, void*), void* context) n
 
 void release_task(TaskControl* t) noexcept {
   if (t->frame) t->frame->destroy();
+  if (stack_profile_on.load(relaxed)) [[unlikely]] record_stack_use(t);
   if (t->stack.pool) t->stack.pool->release(t->stack);
   t->stack = Stack{};
   recycle_control(t);
@@ -910,6 +912,113 @@ void check_room_for_nested(std::size_t bytes) {
                             std::to_string(margin) + "-byte margin) but the caller's stack has " +
                             std::to_string(room) + " bytes left");
   }
+}
+
+}  // namespace heddle::detail
+
+namespace heddle::detail {
+
+// ---- with_stack: running a function on an auxiliary stack segment
+//
+// The running task (or plain thread) switches to a context made on the
+// segment, runs the function there and switches back: the same task, its
+// TaskLocals and its cancellation state. While it is on the segment, the
+// task's `stack` (or the thread's recorded stack bounds) names the segment,
+// so that every check that uses them stays true there: the canary check at
+// each switch-out, the overflow handler, the sanitizer fibre annotations of
+// suspensions and resumes, nested arm stacks. The original is put back before
+// the call returns, on every path (the function's exceptions are caught on
+// the segment and rethrown on the original stack: nothing unwinds across the
+// switch).
+
+namespace {
+
+struct SegmentCall {
+  void (*run)(void*) = nullptr;
+  void* context = nullptr;
+  std::exception_ptr error;
+  void* caller_sp = nullptr;    // the original stack, while on the segment
+  const void* caller_bottom = nullptr;  // its bounds, for AddressSanitizer
+  std::size_t caller_size = 0;
+};
+
+// ThreadSanitizer: this frame never returns (it switches back instead), so it
+// must not push a frame on TSan's shadow call stack that nothing pops.
+[[noreturn]] __attribute__((no_sanitize("thread"))) void segment_entry(void*, void* argument) noexcept {
+  auto* call = static_cast<SegmentCall*>(argument);
+#if HEDDLE_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+  try {
+    call->run(call->context);
+  } catch (...) {
+    call->error = std::current_exception();
+  }
+#if HEDDLE_ASAN
+  __sanitizer_start_switch_fiber(nullptr, call->caller_bottom, call->caller_size);
+#endif
+  void* unused = nullptr;
+  arch::switch_context(&unused, call->caller_sp, nullptr);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+void run_on_stack(const Stack& segment, void (*run)(void*), void* context) {
+  ThreadState& ts = thread_state();
+  if (!ts.initialized) init_thread(ts);
+  TaskControl* t = t_current;
+  SegmentCall call;
+  call.run = run;
+  call.context = context;
+  const Stack original = t ? t->stack : Stack{};
+  call.caller_bottom = t ? static_cast<const void*>(original.low) : ts.stack_bottom;
+  call.caller_size = t ? original.size : ts.stack_size;
+  if (t) {
+    t->stack = segment;
+  } else {
+    ts.stack_bottom = segment.low;
+    ts.stack_size = segment.size;
+  }
+  void* segment_sp = arch::make_context(segment.high(), &segment_entry, &call);
+#if HEDDLE_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, segment.low, segment.size);
+#endif
+  arch::switch_context(&call.caller_sp, segment_sp, nullptr);
+#if HEDDLE_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+  // Possibly on another thread now (the task moved while on the segment).
+  TaskControl* now = t_current;
+  const bool intact = canary_intact(segment);
+  if (now) {
+    if (!intact) report_canary_overflow(now);  // names the segment: now->stack is still it
+    now->stack = original;
+  } else {
+    ThreadState& here = thread_state();
+    here.stack_bottom = call.caller_bottom;
+    here.stack_size = call.caller_size;
+    if (!intact) {
+      std::fprintf(stderr, "heddle: stack overflow in with_stack on a thread: the %zu-byte segment's canary was overwritten\n",
+                   segment.size);
+      std::abort();
+    }
+  }
+  if (call.error) std::rethrow_exception(call.error);
+}
+
+std::size_t stack_left_here() noexcept {
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  std::uintptr_t low;
+  if (TaskControl* t = t_current) {
+    low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
+  } else {
+    ThreadState& ts = thread_state();
+    if (!ts.initialized) init_thread(ts);
+    low = reinterpret_cast<std::uintptr_t>(ts.stack_bottom);
+  }
+  return here > low ? here - low : 0;
 }
 
 }  // namespace heddle::detail

@@ -37,6 +37,7 @@
 #include "heddle/arch/cpu_relax.hpp"
 #include "heddle/core/detail/control.hpp"
 #include "heddle/core/detail/trace_hooks.hpp"
+#include "json.hpp"
 
 
 namespace heddle {
@@ -105,22 +106,6 @@ std::int64_t monotonic_ns() noexcept {
   return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
 }
 
-void write_string(std::FILE* out, const char* text) {
-  std::fputc('"', out);
-  for (const char* p = text; p && *p; ++p) {
-    const unsigned char c = static_cast<unsigned char>(*p);
-    if (c == '"' || c == '\\') {
-      std::fputc('\\', out);
-      std::fputc(c, out);
-    } else if (c < 0x20 || c >= 0x80) {  // non-ASCII too: a truncated name may end mid-character
-      std::fprintf(out, "\\u%04x", c);
-    } else {
-      std::fputc(c, out);
-    }
-  }
-  std::fputc('"', out);
-}
-
 void task_label(const TraceRecord& r, char* out, std::size_t size) {
   if (r.name[0]) {
     std::snprintf(out, size, "%s", r.name);
@@ -149,7 +134,7 @@ void write_thread(std::FILE* out, TraceBuffer& buffer, long pid, bool& first) {
   std::snprintf(thread_label, sizeof thread_label, "%s %u", buffer.thread_name[0] ? buffer.thread_name : "thread",
                 tid);
   std::fprintf(out, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%ld,\"tid\":%u,\"args\":{\"name\":", pid, tid);
-  write_string(out, thread_label);
+  write_json_string(out, thread_label);
   std::fprintf(out, ",\"dropped_events\":%llu}}", static_cast<unsigned long long>(head - count));
   std::vector<std::uint64_t> open;  // ids of the slices open on this thread, innermost last
   std::int64_t last_ns = 0;
@@ -163,7 +148,7 @@ void write_thread(std::FILE* out, TraceBuffer& buffer, long pid, bool& first) {
       case TraceKind::resume:
         begin_event();
         std::fprintf(out, "{\"name\":");
-        write_string(out, label);
+        write_json_string(out, label);
         std::fprintf(out, ",\"ph\":\"B\",\"pid\":%ld,\"tid\":%u,\"ts\":%.3f,\"args\":{\"id\":%llu}}", pid, tid, us,
                      static_cast<unsigned long long>(r.id));
         open.push_back(r.id);
@@ -178,7 +163,7 @@ void write_thread(std::FILE* out, TraceBuffer& buffer, long pid, bool& first) {
         if (r.kind == TraceKind::finish) {
           std::fputs("true", out);
         } else {
-          write_string(out, r.leaf ? r.leaf : "parked");  // a plain suspend, as dump_tasks says
+          write_json_string(out, r.leaf ? r.leaf : "parked");  // a plain suspend, as dump_tasks says
         }
         std::fputs("}}", out);
         break;
@@ -188,14 +173,14 @@ void write_thread(std::FILE* out, TraceBuffer& buffer, long pid, bool& first) {
         std::fputs("{\"name\":", out);
         char what[64];
         std::snprintf(what, sizeof what, "%s %s", r.kind == TraceKind::spawn ? "spawn" : "cancel", label);
-        write_string(out, what);
+        write_json_string(out, what);
         std::fprintf(out, ",\"ph\":\"i\",\"s\":\"t\",\"pid\":%ld,\"tid\":%u,\"ts\":%.3f,\"args\":{\"id\":%llu", pid,
                      tid, us, static_cast<unsigned long long>(r.id));
         if (r.kind == TraceKind::spawn && r.file) {
           char site[512];
           std::snprintf(site, sizeof site, "%s:%u", r.file, r.line);
           std::fputs(",\"site\":", out);
-          write_string(out, site);
+          write_json_string(out, site);
         }
         std::fputs("}}", out);
         break;

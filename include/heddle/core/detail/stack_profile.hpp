@@ -1,0 +1,17 @@
+// heddle core (internal): the stack profile's hook in release_task
+// (src/core/task.cpp); the profile itself is src/core/stack_report.cpp.
+#pragma once
+
+#include <atomic>
+
+namespace heddle::detail {
+
+struct TaskControl;
+
+// On while heddle::enable_stack_profile(true) or HEDDLE_STACK_REPORT is set.
+extern std::atomic<bool> stack_profile_on;
+// Adds the task's stack high-water mark to its spawn site (before its stack
+// goes back to its pool).
+void record_stack_use(const TaskControl* task) noexcept;
+
+}  // namespace heddle::detail
