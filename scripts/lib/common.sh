@@ -31,8 +31,9 @@ HEDDLE_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-d
 # arm64 from libgtest-dev's sources in /usr/src/googletest).
 HEDDLE_AARCH64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libgtest-dev)
 
-# build_preset NAME: configure and build one CMake preset.
+# build_preset NAME [TARGET]: configure and build one CMake preset (all of
+# it, or TARGET).
 build_preset() {
   cmake --preset "$1" >/dev/null
-  cmake --build --preset "$1" -j "$(nproc)"
+  cmake --build --preset "$1" -j "$(nproc)" ${2:+--target "$2"}
 }

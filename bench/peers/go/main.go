@@ -1,5 +1,5 @@
 // Go peers for heddle's sched benchmarks.
-// Usage: heddlepeers {timers|parkwake|fib|wake} [N]
+// Usage: heddlepeers {timers|parkwake|parkchain|fib|wake} [N]
 //   fib   fib(27), a goroutine per call (both children, then a WaitGroup),
 //         GOMAXPROCS=2: ms per fib(27)
 //   wake  two goroutines ping-pong over unbuffered channels, GOMAXPROCS=2,
@@ -97,6 +97,49 @@ func parkWake(n int) (float64, float64) {
 	return elapsed, float64(during-before) * 1024 / float64(n)
 }
 
+// memory_per_parked_task: n goroutines, each parked on a channel at the
+// end of a call chain three functions deep (as heddle's and the other
+// peers' tasks are): resident bytes per parked goroutine.
+//
+//go:noinline
+func chainC(release chan struct{}, started *sync.WaitGroup) int {
+	var locals [64]byte
+	locals[0] = 1
+	started.Done()
+	<-release
+	return int(locals[0])
+}
+
+//go:noinline
+func chainB(release chan struct{}, started *sync.WaitGroup) int {
+	return chainC(release, started) + 1
+}
+
+//go:noinline
+func chainA(release chan struct{}, started *sync.WaitGroup) int {
+	return chainB(release, started) + 1
+}
+
+func parkedChainMemory(n int) float64 {
+	runtime.GC()
+	before := residentKiB()
+	release := make(chan struct{})
+	var started, done sync.WaitGroup
+	started.Add(n)
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			chainA(release, &started)
+			done.Done()
+		}()
+	}
+	started.Wait()
+	during := residentKiB()
+	close(release)
+	done.Wait()
+	return float64(during-before) * 1024 / float64(n)
+}
+
 func fib(n int) int {
 	if n < 2 {
 		return n
@@ -178,6 +221,9 @@ func main() {
 		}
 		fmt.Printf("go_park_wake_1m: %.1f ns/task\n", median(times))
 		fmt.Printf("go_park_wake_1m_memory: %.0f bytes/task\n", memory)
+	case "parkchain":
+		// One run: a fresh process's first million goroutines.
+		fmt.Printf("go_parked_chain_1m_memory: %.0f bytes/task\n", parkedChainMemory(n))
 	case "fib":
 		runtime.GOMAXPROCS(2)
 		fibTree() // warm-up
@@ -189,7 +235,7 @@ func main() {
 		report("go_wake_cross_thread_locked", "ns", func() float64 { return pingPong(rounds, true) })
 		report("go_wake_cross_thread_unlocked", "ns", func() float64 { return pingPong(rounds, false) })
 	default:
-		fmt.Fprintf(os.Stderr, "usage: heddlepeers {timers|parkwake|fib|wake} [N]\n")
+		fmt.Fprintf(os.Stderr, "usage: heddlepeers {timers|parkwake|parkchain|fib|wake} [N]\n")
 		os.Exit(2)
 	}
 }

@@ -1,5 +1,5 @@
 // tokio peers for heddle's sched benchmarks.
-// Usage: heddle_tokio_peers {timers|parkwake|fib|wake} [N]
+// Usage: heddle_tokio_peers {timers|parkwake|parkchain|fib|wake} [N]
 //   timers, parkwake  on a current_thread runtime
 //   fib   fib(27), tokio::spawn per call (both children), each JoinHandle
 //         awaited, on a multi-thread runtime of 2 workers: ms per fib(27)
@@ -85,6 +85,51 @@ fn park_wake(n: usize) -> (f64, f64) {
     })
 }
 
+// memory_per_parked_task: n tasks, each parked on one Notify at the end of
+// an async call chain three functions deep (as heddle's and the other
+// peers' tasks are): resident bytes per parked task. The chain's futures
+// are nested in the task's one allocation.
+#[inline(never)]
+async fn chain_c(notify: Arc<tokio::sync::Notify>, started: Arc<AtomicUsize>) -> u8 {
+    let locals = [1u8; 64];
+    let notified = notify.notified();
+    started.fetch_add(1, Ordering::Relaxed);
+    notified.await;
+    std::hint::black_box(locals)[0]
+}
+#[inline(never)]
+async fn chain_b(notify: Arc<tokio::sync::Notify>, started: Arc<AtomicUsize>) -> u8 {
+    chain_c(notify, started).await + 1
+}
+#[inline(never)]
+async fn chain_a(notify: Arc<tokio::sync::Notify>, started: Arc<AtomicUsize>) -> u8 {
+    chain_b(notify, started).await + 1
+}
+
+fn parked_chain_memory(n: usize) -> f64 {
+    let runtime = Builder::new_current_thread().build().unwrap();
+    runtime.block_on(async move {
+        // The handles' vector is made (and touched) first: not the tasks' memory.
+        let mut handles: Vec<Option<tokio::task::JoinHandle<u8>>> = (0..n).map(|_| None).collect();
+        let before = resident_kib();
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        for handle in handles.iter_mut() {
+            *handle = Some(tokio::spawn(chain_a(notify.clone(), started.clone())));
+        }
+        while started.load(Ordering::Relaxed) < n {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
+        let during = resident_kib();
+        notify.notify_waiters();
+        for handle in handles {
+            handle.unwrap().await.unwrap();
+        }
+        (during - before) as f64 * 1024.0 / n as f64
+    })
+}
+
 fn fib(n: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
     Box::pin(async move {
         if n < 2 {
@@ -140,6 +185,10 @@ fn main() {
             // Memory from the first run only: later runs reuse freed memory.
             println!("tokio_park_wake_1m_memory: {:.0} bytes/task", runs[0].1);
         }
+        "parkchain" => {
+            // One run: a fresh process's first million tasks.
+            println!("tokio_parked_chain_1m_memory: {:.0} bytes/task", parked_chain_memory(n));
+        }
         "fib" | "wake" => {
             let runtime = Builder::new_multi_thread().worker_threads(2).build().unwrap();
             runtime.block_on(async {
@@ -161,7 +210,7 @@ fn main() {
             });
         }
         _ => {
-            eprintln!("usage: heddle_tokio_peers {{timers|parkwake|fib|wake}} [N]");
+            eprintln!("usage: heddle_tokio_peers {{timers|parkwake|parkchain|fib|wake}} [N]");
             std::process::exit(2);
         }
     }
