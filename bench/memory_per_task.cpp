@@ -26,19 +26,11 @@
 #include <vector>
 
 #include "heddle/heddle.hpp"
+#include "resident_memory.hpp"
 
 namespace {
 
-long resident_kib() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && std::fgets(line, sizeof line, f)) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) kib = std::atol(line + 6);
-  }
-  if (f) std::fclose(f);
-  return kib;
-}
+using heddle::bench::resident_kib;
 
 // The call chain every task (and fibre) parks at the end of.
 template <class Wait>

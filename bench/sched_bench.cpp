@@ -9,6 +9,7 @@
 
 #include "heddle/core/trace.hpp"
 #include "heddle/heddle.hpp"
+#include "resident_memory.hpp"
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/time.hpp"
 #include "heddle/sync/event.hpp"
@@ -18,16 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-long resident_kib() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && std::fgets(line, sizeof line, f)) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) kib = std::atol(line + 6);
-  }
-  if (f) std::fclose(f);
-  return kib;
-}
+using heddle::bench::resident_kib;
 
 // Two tasks on one Loop yielding to each other: ns per switch, the figure
 // Go's Gosched, tokio's yield_now and Boost.Fiber's yield report.

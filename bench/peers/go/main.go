@@ -75,6 +75,17 @@ func timerChurn(n int) float64 {
 // n goroutines blocked on one channel, then all released: ns per goroutine
 // (spawn, park, wake, finish) and resident bytes per parked goroutine.
 func parkWake(n int) (float64, float64) {
+	return parkAll(n, func(release chan struct{}, started *sync.WaitGroup) {
+		started.Done()
+		<-release
+	})
+}
+
+// parkAll starts n goroutines that each run park (which calls started.Done
+// once parked, or about to be, and returns once release is closed), measures
+// resident memory when all have started, releases them and waits: ns per
+// goroutine (spawn, park, wake, finish) and resident bytes per parked one.
+func parkAll(n int, park func(release chan struct{}, started *sync.WaitGroup)) (float64, float64) {
 	runtime.GC()
 	before := residentKiB()
 	release := make(chan struct{})
@@ -84,8 +95,7 @@ func parkWake(n int) (float64, float64) {
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		go func() {
-			started.Done()
-			<-release
+			park(release, &started)
 			done.Done()
 		}()
 	}
@@ -121,23 +131,8 @@ func chainA(release chan struct{}, started *sync.WaitGroup) int {
 }
 
 func parkedChainMemory(n int) float64 {
-	runtime.GC()
-	before := residentKiB()
-	release := make(chan struct{})
-	var started, done sync.WaitGroup
-	started.Add(n)
-	done.Add(n)
-	for i := 0; i < n; i++ {
-		go func() {
-			chainA(release, &started)
-			done.Done()
-		}()
-	}
-	started.Wait()
-	during := residentKiB()
-	close(release)
-	done.Wait()
-	return float64(during-before) * 1024 / float64(n)
+	_, memory := parkAll(n, func(release chan struct{}, started *sync.WaitGroup) { chainA(release, started) })
+	return memory
 }
 
 func fib(n int) int {

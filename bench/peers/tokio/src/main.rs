@@ -53,21 +53,33 @@ fn timer_churn(n: usize) -> f64 {
 // n tasks parked on one Notify, then all woken: ns per task and resident
 // bytes per parked task.
 fn park_wake(n: usize) -> (f64, f64) {
+    park_all(n, |notify, started| async move {
+        let notified = notify.notified();
+        started.fetch_add(1, Ordering::Relaxed);
+        notified.await;
+        0u8
+    })
+}
+
+// Spawns n tasks made by `task(notify, started)` (each counts itself in
+// `started`, then waits on `notify`) on a current_thread runtime, measures
+// resident memory once all are parked, wakes them all and awaits them: ns
+// per task and resident bytes per parked task. The handles' vector is made
+// (and touched) first: it is not the tasks' memory.
+fn park_all<F, Fut>(n: usize, task: F) -> (f64, f64)
+where
+    F: Fn(Arc<tokio::sync::Notify>, Arc<AtomicUsize>) -> Fut,
+    Fut: std::future::Future<Output = u8> + Send + 'static,
+{
     let runtime = Builder::new_current_thread().build().unwrap();
     runtime.block_on(async move {
+        let mut handles: Vec<Option<tokio::task::JoinHandle<u8>>> = (0..n).map(|_| None).collect();
         let before = resident_kib();
         let notify = Arc::new(tokio::sync::Notify::new());
         let started = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
-        let mut handles = Vec::with_capacity(n);
-        for _ in 0..n {
-            let notify = notify.clone();
-            let started = started.clone();
-            handles.push(tokio::spawn(async move {
-                let notified = notify.notified();
-                started.fetch_add(1, Ordering::Relaxed);
-                notified.await
-            }));
+        for handle in handles.iter_mut() {
+            *handle = Some(tokio::spawn(task(notify.clone(), started.clone())));
         }
         // A Notified registers when first polled: let every task run until it
         // has, and then once more so that each is parked on the Notify.
@@ -78,7 +90,7 @@ fn park_wake(n: usize) -> (f64, f64) {
         let during = resident_kib();
         notify.notify_waiters();
         for handle in handles {
-            handle.await.unwrap();
+            handle.unwrap().await.unwrap();
         }
         let elapsed = start.elapsed().as_nanos() as f64 / n as f64;
         (elapsed, (during - before) as f64 * 1024.0 / n as f64)
@@ -107,27 +119,7 @@ async fn chain_a(notify: Arc<tokio::sync::Notify>, started: Arc<AtomicUsize>) ->
 }
 
 fn parked_chain_memory(n: usize) -> f64 {
-    let runtime = Builder::new_current_thread().build().unwrap();
-    runtime.block_on(async move {
-        // The handles' vector is made (and touched) first: not the tasks' memory.
-        let mut handles: Vec<Option<tokio::task::JoinHandle<u8>>> = (0..n).map(|_| None).collect();
-        let before = resident_kib();
-        let notify = Arc::new(tokio::sync::Notify::new());
-        let started = Arc::new(AtomicUsize::new(0));
-        for handle in handles.iter_mut() {
-            *handle = Some(tokio::spawn(chain_a(notify.clone(), started.clone())));
-        }
-        while started.load(Ordering::Relaxed) < n {
-            tokio::task::yield_now().await;
-        }
-        tokio::task::yield_now().await;
-        let during = resident_kib();
-        notify.notify_waiters();
-        for handle in handles {
-            handle.unwrap().await.unwrap();
-        }
-        (during - before) as f64 * 1024.0 / n as f64
-    })
+    park_all(n, chain_a).1
 }
 
 fn fib(n: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
