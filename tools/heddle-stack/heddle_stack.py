@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""heddle-stack: worst-case stack depth of every heddle task entry, from GCC's
+call graph (-fcallgraph-info=su).
+
+Status: the analysis, the rules for heddle's own indirect calls and the
+measured known-function table are here; handing the bounds to spawn (a
+generated source and a CMake helper) is not built yet.
+
+Input: the .ci files GCC writes beside each object (one VCG graph per
+translation unit: a node per function with its frame size, an edge per
+call). Give the target's own objects and heddle's (installed in
+share/heddle/callgraph, or the build tree's src/).
+
+A task entry is an instance of heddle::detail::TaskFrame<F, T>::run(): one
+per callable type spawned. Its bound is the deepest path from task_entry
+(heddle's trampoline, which calls run()) down to a leaf, summing frame sizes
+as GCC reports them (return address included), plus the entry frame
+make_context lays out, plus the 128-byte red zone a leaf may use below its
+stack pointer. What the tool cannot bound is flagged with the call path that
+reaches it:
+  recursion          a cycle in the call graph
+  indirect call      a call through a pointer or a virtual function that no
+                     rule below resolves
+  no frame info      a call into code GCC did not compile here (libc, other
+                     libraries) and that the known-function table lacks
+  dynamic frame      alloca or a variable-length array GCC could not bound
+Indirect calls inside heddle itself are resolved by rules (rules.json): the
+scheduler's virtual hooks resolve to every Scheduler override in the graph,
+a suspension's hooks to every SuspendHooks instance, task_entry's call to the
+entry's own run(). The known-function table (known_functions.json) gives
+libc and C++ runtime functions a bound each; those were MEASURED on painted
+stacks (tools/heddle-stack/measure_known.cpp), not proven, and the report
+says so wherever one is used.
+
+A call to heddle::with_stack / maybe_grow is a boundary: the callable runs on
+its own segment, so the caller's bound stops there (rules.json: boundary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# heddle::arch::kEntryFrameBytes (switch frame + alignment slack) per ABI,
+# and the red zone a leaf function may use below its stack pointer.
+ENTRY_FRAME_BYTES = {"x86_64": 80, "aarch64": 192}
+RED_ZONE_BYTES = {"x86_64": 128, "aarch64": 0}
+
+NODE_RE = re.compile(r'^node: \{ title: "((?:[^"\\]|\\.)*)" label: "((?:[^"\\]|\\.)*)"(.*)\}\s*$')
+EDGE_RE = re.compile(r'^edge: \{ sourcename: "((?:[^"\\]|\\.)*)" targetname: "((?:[^"\\]|\\.)*)"(?: label: "((?:[^"\\]|\\.)*)")?')
+SIZE_RE = re.compile(r"^(\d+) bytes \(([a-z,]+)\)$")
+ENTRY_TITLE_RE = re.compile(r"^(?:.*:)?_Z(N6heddle6detail9TaskFrameI.*E)3runEv$")
+INDIRECT = "__indirect_call"
+HOOK_RE = re.compile(r"SuspendHooks<OnSuspend, OnCancel>::call_suspend\(void\*, const heddle::Resumer&\) \[with OnSuspend = (.*?)::<lambda")
+SPECIAL_TARGETS = ("<entry>", "<hooks-of-path>")
+
+
+class ToolError(Exception):
+    pass
+
+
+@dataclass
+class Function:
+    title: str
+    name: str                 # demangled signature (first label line)
+    location: str             # file:line:column of the definition
+    frame: int | None = None  # bytes, None when the graph has no frame for it
+    qualifier: str = ""       # static, dynamic, dynamic,bounded
+    calls: list = field(default_factory=list)  # (callee title, call site)
+
+
+def parse_ci(path: str, functions: dict[str, Function]) -> None:
+    """Adds one .ci file's nodes and edges. A function defined in several
+    files (an inline function's copies) keeps its largest frame."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.readlines()
+    except OSError as error:
+        raise ToolError(f"cannot read {path}: {error.strerror}") from None
+    if not lines or not lines[0].startswith("graph: {"):
+        raise ToolError(f"{path} is not a GCC -fcallgraph-info file (no 'graph:' header)")
+    for number, line in enumerate(lines[1:], start=2):
+        if line.startswith("node:"):
+            match = NODE_RE.match(line)
+            if not match:
+                raise ToolError(f"{path}:{number}: cannot read this node: {line.strip()[:120]}")
+            title, label, _ = match.groups()
+            parts = label.split("\\n")
+            frame, qualifier = None, ""
+            if len(parts) >= 3:
+                size = SIZE_RE.match(parts[2])
+                if size:
+                    frame, qualifier = int(size.group(1)), size.group(2)
+            existing = functions.get(title)
+            if existing is None:
+                functions[title] = Function(title, parts[0], parts[1] if len(parts) > 1 else "", frame, qualifier)
+            elif frame is not None and (existing.frame is None or frame > existing.frame):
+                if existing.frame is None:
+                    existing.name, existing.location = parts[0], parts[1] if len(parts) > 1 else ""
+                existing.frame, existing.qualifier = frame, qualifier
+        elif line.startswith("edge:"):
+            match = EDGE_RE.match(line)
+            if not match:
+                raise ToolError(f"{path}:{number}: cannot read this edge: {line.strip()[:120]}")
+            source, target, site = match.groups()
+            node = functions.setdefault(source, Function(source, source, ""))
+            node.calls.append((target, site or ""))
+
+
+def collect_ci_files(paths: list[str]) -> list[str]:
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _, names in os.walk(path):
+                files.extend(os.path.join(root, name) for name in names if name.endswith(".ci"))
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            raise ToolError(f"no such file or directory: {path}")
+    if not files:
+        raise ToolError("no .ci files found in " + ", ".join(paths) +
+                        " (build with GCC and -fcallgraph-info=su; clang has no call graph output)")
+    return sorted(files)
+
+
+@dataclass
+class Depth:
+    bytes: int
+    path: list            # titles from this function to the deepest leaf
+    problems: list        # (kind, detail, path) for what could not be bounded
+    measured: list        # known-table functions the figure relies on
+
+
+class Analysis:
+    def __init__(self, functions, known, rules, patterns, arch, binding):
+        self.binding = binding
+        self.functions = functions
+        self.known = known
+        self.arch = arch
+        self.rules = []
+        for rule in rules:
+            if "recursion" in rule:
+                continue
+            targets = []
+            for target in rule.get("targets", []):
+                if target in SPECIAL_TARGETS:
+                    targets.append(target)
+                elif target in patterns:
+                    targets.append(re.compile(patterns[target]))
+                else:
+                    raise ToolError(f"rules: unknown target pattern {target!r} (rules name patterns in 'patterns')")
+            self.rules.append((re.compile(rule["caller"]), targets, rule.get("boundary", False)))
+        self.memo: dict = {}
+        # Recursion heddle bounds at run time: (pattern, most nested copies).
+        self.bounded_recursion = [(re.compile(r["recursion"]), int(r["limit"])) for r in rules if "recursion" in r]
+        # A suspension's hooks are the SuspendHooks instances whose OnSuspend
+        # lambda was written in a function on the current call path: the
+        # leaf that called suspend. Results below such a leaf therefore
+        # depend on which of these functions are on the path, and the memo
+        # is keyed by that set.
+        self.hooks: list[tuple[str, str]] = []  # (hook title, enclosing function signature)
+        for title, function in functions.items():
+            match = HOOK_RE.search(function.name)
+            if function.frame is not None and match:
+                self.hooks.append((title, match.group(1)))
+        self.enclosers = sorted({enclosing for _, enclosing in self.hooks})
+        self.reachable_names: str | None = None
+
+    def restrict_hooks_to_reachable(self, roots: list[str]) -> None:
+        """Keeps only the suspension hooks of leaves the program can reach
+        (by direct calls from main and the task entries): heddle's library
+        graph holds every leaf, used or not."""
+        seen, todo = set(), [r for r in roots if r in self.functions]
+        while todo:
+            title = self.resolve_title(todo.pop())
+            if title in seen:
+                continue
+            seen.add(title)
+            function = self.functions.get(title)
+            if function:
+                todo.extend(callee for callee, _ in function.calls if callee != INDIRECT)
+        names = " | ".join(self.label(t) for t in seen)
+        self.hooks = [(hook, enclosing) for hook, enclosing in self.hooks if enclosing in names]
+        self.target_cache: dict[str, list[str]] = {}
+
+    def resolve_title(self, title: str) -> str:
+        """Constructors and destructors are emitted under their base-object
+        name (C2/D2) and called under the complete-object one (C1/D1)."""
+        if title in self.functions and self.functions[title].frame is not None:
+            return title
+        for complete, base in (("C1E", "C2E"), ("D1E", "D2E"), ("C2E", "C1E"), ("D2E", "D1E")):
+            if complete in title:
+                other = title.replace(complete, base, 1)
+                if other in self.functions and self.functions[other].frame is not None:
+                    return other
+        return title
+
+    def label(self, title: str) -> str:
+        function = self.functions.get(title)
+        if function and function.name and function.name != title and not function.name.startswith(")"):
+            return function.name
+        return title
+
+    def recursion_limit(self, cycle: list[str]):
+        for pattern, limit in self.bounded_recursion:
+            if any(pattern.search(self.label(t)) for t in cycle):
+                return limit
+        return None
+
+    def rule_for(self, caller: str):
+        name = self.label(caller)
+        for pattern, targets, boundary in self.rules:
+            if pattern.search(name):
+                return targets, boundary
+        return None
+
+    def targets_matching(self, pattern) -> list[str]:
+        key = pattern.pattern
+        if key not in self.target_cache:
+            self.target_cache[key] = sorted(t for t, f in self.functions.items()
+                                            if f.frame is not None and pattern.search(f.name))
+        return self.target_cache[key]
+
+    def depth(self, title: str, entry: str | None, stack: list[str]) -> Depth:
+        title = self.resolve_title(title)
+        memo_key = title
+        function = self.functions.get(title)
+        if function is None or function.frame is None:
+            bare = title.split(":")[-1]
+            known = self.known.get(bare)
+            if known is not None:
+                return Depth(known[self.binding], [title], [], [] if known.get("proven") else [bare])
+            return Depth(0, [title], [("no frame info", self.label(title), stack + [title])], [])
+        nesting = ()
+        if title in stack:
+            cycle = stack[stack.index(title):] + [title]
+            limit = self.recursion_limit(cycle)
+            if limit is None:
+                return Depth(0, [title], [("recursion", " -> ".join(self.label(t) for t in cycle), stack + [title])], [])
+            if stack.count(title) >= limit:
+                return Depth(0, [], [], [])  # heddle nests no deeper: past the limit the work is deferred
+        if self.bounded_recursion:
+            nesting = tuple(sum(1 for t in stack if pattern.search(self.label(t))) for pattern, _ in self.bounded_recursion)
+        rule = self.rule_for(title)
+        uses_entry = rule is not None and "<entry>" in rule[0]
+        on_path = " | ".join(self.label(t) for t in stack)
+        memo_key = (title, tuple(e for e in self.enclosers if e in on_path), nesting, stack.count(title))
+        if not uses_entry and memo_key in self.memo:
+            return self.memo[memo_key]
+        frame = function.frame
+        problems, measured = [], []
+        if function.qualifier == "dynamic":
+            problems.append(("dynamic frame", f"{function.name} ({function.location}) has an unbounded alloca or VLA", stack + [title]))
+        deepest = Depth(0, [], [], [])
+        here = stack + [title]
+        for callee, site in function.calls:
+            if callee == INDIRECT:
+                if rule is None:
+                    problems.append(("indirect call", f"in {function.name} at {site}", here))
+                    continue
+                targets, boundary = rule
+                if boundary:
+                    continue
+                candidates = []
+                for target in targets:
+                    if target == "<entry>":
+                        if entry:
+                            candidates.append(entry)
+                    elif target == "<hooks-of-path>":
+                        candidates.extend(hook for hook, enclosing in self.hooks if enclosing in on_path)
+                    else:
+                        candidates.extend(self.targets_matching(target))
+                for candidate in candidates:
+                    below = self.depth(candidate, entry, here)
+                    problems.extend(below.problems)
+                    measured.extend(below.measured)
+                    if below.bytes > deepest.bytes:
+                        deepest = below
+                continue
+            if rule is not None and rule[1]:  # a boundary: its callees run elsewhere
+                continue
+            below = self.depth(callee, entry, here)
+            problems.extend(below.problems)
+            measured.extend(below.measured)
+            if below.bytes > deepest.bytes or not deepest.path:
+                deepest = below
+        result = Depth(frame + deepest.bytes, [title] + deepest.path, dedupe(problems), sorted(set(measured)))
+        if not uses_entry:
+            self.memo[memo_key] = result
+        return result
+
+
+def dedupe(problems):
+    seen, out = set(), []
+    for kind, detail, path in problems:
+        if (kind, detail) not in seen:
+            seen.add((kind, detail))
+            out.append((kind, detail, path))
+    return out
+
+
+def find_task_entry(functions) -> str:
+    for title, function in functions.items():
+        if function.frame is not None and re.search(r"heddle::detail::\{anonymous\}::task_entry\(void\*, void\*\)", function.name):
+            return title
+    raise ToolError("heddle's task_entry is not in the call graph: pass heddle's own .ci files too "
+                    "(share/heddle/callgraph, or the build tree's src/CMakeFiles/heddle.dir)")
+
+
+def entry_type_name(title: str) -> str:
+    """typeid(TaskFrame<F, T>).name() for a run() symbol:
+    _ZN6heddle6detail9TaskFrameI...E3runEv -> N6heddle6detail9TaskFrameI...EE."""
+    match = ENTRY_TITLE_RE.match(title)
+    return match.group(1) + "E"
+
+
+def callable_name(function: Function) -> str:
+    match = re.search(r"\[with F = (.*?); T = (.*)\]$", function.name)
+    return match.group(1) if match else function.name
+
+
+def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None):
+    functions: dict[str, Function] = {}
+    for path in collect_ci_files(ci_paths):
+        parse_ci(path, functions)
+    with open(known_path, encoding="utf-8") as handle:
+        known = {k: v for k, v in json.load(handle)["functions"].items()}
+    with open(rules_path, encoding="utf-8") as handle:
+        rules_file = json.load(handle)
+    analysis = Analysis(functions, known, rules_file["rules"], rules_file.get("patterns", {}), arch, binding)
+    if roots:
+        # Plain functions as roots (--root): no task_entry, no entry frame.
+        pattern = re.compile(roots)
+        entries = []
+        for title, function in sorted(functions.items()):
+            if function.frame is None or not pattern.search(function.name):
+                continue
+            depth = analysis.depth(title, None, [])
+            entries.append({
+                "type": title, "callable": function.name, "location": function.location,
+                "bounded": not depth.problems, "bytes": depth.bytes if not depth.problems else None,
+                "frames_bytes": depth.bytes, "deepest_path": [analysis.label(t) for t in depth.path],
+                "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
+                "measured": depth.measured,
+            })
+        return entries
+    task_entry = find_task_entry(functions)
+    program_roots = [t for t, f in functions.items() if f.frame is not None and (ENTRY_TITLE_RE.match(t) or f.name.startswith("int main("))]
+    analysis.restrict_hooks_to_reachable(program_roots + [task_entry])
+    entries = []
+    for title, function in sorted(functions.items()):
+        if function.frame is None or not ENTRY_TITLE_RE.match(title):
+            continue
+        depth = analysis.depth(task_entry, title, [])
+        fixed = ENTRY_FRAME_BYTES[arch] + RED_ZONE_BYTES[arch]
+        entries.append({
+            "type": entry_type_name(title),
+            "callable": callable_name(function),
+            "location": function.location,
+            "bounded": not depth.problems,
+            "bytes": depth.bytes + fixed if not depth.problems else None,
+            "frames_bytes": depth.bytes,
+            "deepest_path": [analysis.label(t) for t in depth.path],
+            "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
+            "measured": depth.measured,
+        })
+    # Several copies of one callable type (the same lambda mangling in two
+    # files): keep the largest, and unbounded wins.
+    merged: dict[str, dict] = {}
+    for entry in entries:
+        previous = merged.get(entry["type"])
+        if previous is None:
+            merged[entry["type"]] = entry
+        elif not entry["bounded"] or (previous["bounded"] and entry["bytes"] > previous["bytes"]):
+            merged[entry["type"]] = entry
+    return list(merged.values())
+
+
+def print_report(entries, out):
+    for entry in sorted(entries, key=lambda e: (not e["bounded"], e["callable"])):
+        if entry["bounded"]:
+            basis = "proven" if not entry["measured"] else "measured (" + ", ".join(entry["measured"]) + ")"
+            print(f"bounded   {entry['bytes']:>7} bytes  {entry['callable']}  [{entry['location']}]  {basis}", file=out)
+            print(f"          deepest: {' -> '.join(entry['deepest_path'])}", file=out)
+        else:
+            print(f"UNBOUNDED               {entry['callable']}  [{entry['location']}]", file=out)
+            for problem in entry["problems"]:
+                print(f"          {problem['kind']}: {problem['detail']}", file=out)
+                print(f"            via {' -> '.join(problem['path'])}", file=out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="heddle-stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", help=".ci files or directories holding them")
+    parser.add_argument("--known", default=os.path.join(HERE, "known_functions.json"))
+    parser.add_argument("--rules", default=os.path.join(HERE, "rules.json"))
+    parser.add_argument("--arch", default=os.uname().machine, choices=sorted(ENTRY_FRAME_BYTES))
+    parser.add_argument("--binding", default="lazy", choices=["lazy", "now"],
+                        help="now: the program is linked with -z now, so no lazy-binding resolver runs on a task's stack")
+    parser.add_argument("--root", metavar="REGEX", help="bound the functions whose demangled name matches, instead of task entries")
+    parser.add_argument("--json", metavar="FILE", help="write every entry's figures and problems as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no report on stdout")
+    args = parser.parse_args(argv)
+    try:
+        entries = analyse(args.inputs, args.known, args.rules, args.arch, args.binding, args.root)
+    except ToolError as error:
+        print(f"heddle-stack: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"heddle_stack_bounds": 1, "arch": args.arch, "entries": entries}, handle, indent=1)
+    if not args.quiet:
+        print_report(entries, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

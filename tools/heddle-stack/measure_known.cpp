@@ -1,0 +1,171 @@
+// heddle-stack: measures how much stack the libc and C++ runtime functions in
+// known_functions.json use, on this machine. Each call runs in a task on a
+// painted stack; the figure is the task's high-water mark minus that of the
+// same task calling an empty function. These are measurements of the paths
+// taken here, not proofs: the table says so, and heddle-stack reports every
+// bound that relies on one as "measured".
+//
+// Each function is measured cold, in a fresh process of its own (this program
+// runs itself once per function): the first call of a libc function through
+// the PLT runs the dynamic linker's resolver on the caller's stack, and the
+// first exception a process throws sets up the unwinder's caches there too.
+// Either may happen on any task's stack, so the cold figure is the one that
+// counts.
+//
+// Prints {"functions": {"<symbol>": <bytes>, ...}} on stdout.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "heddle/heddle.hpp"
+
+namespace {
+
+volatile int sink;
+char buffer_a[4096], buffer_b[4096];
+
+__attribute__((noinline)) void nothing() { sink = 0; }
+
+struct Guard {
+  ~Guard() { sink = 1; }
+};
+__attribute__((noinline)) void throw_through_cleanup() {
+  Guard guard;
+  throw std::runtime_error("measured");
+}
+
+std::size_t used_by(const std::function<void()>& body) {
+  heddle::StackPool::Options options;
+  options.stack_bytes = 256 * 1024;
+  options.paint = true;
+  static heddle::StackPool pool(options);
+  auto task = heddle::spawn([&] { body(); }, {.pool = &pool, .paint = true});
+  const std::size_t bytes = task.stack_high_water().bytes;
+  task.join();
+  return bytes;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t baseline = used_by([] { nothing(); });
+  std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"memcpy", [] { std::memcpy(buffer_a, buffer_b, sizeof buffer_a); }},
+      {"memmove", [] { std::memmove(buffer_a, buffer_a + 1, sizeof buffer_a - 1); }},
+      {"memset", [] { std::memset(buffer_a, sink, sizeof buffer_a); }},
+      {"memcmp", [] { sink = std::memcmp(buffer_a, buffer_b, sizeof buffer_a); }},
+      {"memchr", [] { sink = std::memchr(buffer_a, 7, sizeof buffer_a) != nullptr; }},
+      {"strlen", [] { sink = static_cast<int>(std::strlen(buffer_a)); }},
+      {"strnlen", [] { sink = static_cast<int>(strnlen(buffer_a, 100)); }},
+      {"strcmp", [] { sink = std::strcmp(buffer_a, buffer_b); }},
+      {"strncpy", [] { std::strncpy(buffer_a, "measured", 32); }},
+      {"__errno_location", [] { sink = errno; }},
+      {"clock_gettime", [] { timespec now; clock_gettime(CLOCK_MONOTONIC, &now); sink = static_cast<int>(now.tv_nsec); }},
+      {"_ZNSt6chrono3_V212steady_clock3nowEv", [] { sink = static_cast<int>(std::chrono::steady_clock::now().time_since_epoch().count()); }},
+      {"sched_yield", [] { sched_yield(); }},
+      {"gettid", [] { sink = gettid(); }},
+      {"getpid", [] { sink = getpid(); }},
+      {"pthread_self", [] { sink = static_cast<int>(pthread_self() & 1); }},
+      {"pthread_mutex_lock", [] { static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER; pthread_mutex_lock(&m); pthread_mutex_unlock(&m); }},
+      {"pthread_mutex_unlock", [] { static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER; pthread_mutex_lock(&m); pthread_mutex_unlock(&m); }},
+      {"write", [] { static int fd = open("/dev/null", O_WRONLY | O_CLOEXEC); sink = static_cast<int>(write(fd, buffer_a, 16)); }},
+      {"read", [] { static int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC); sink = static_cast<int>(read(fd, buffer_a, 16)); }},
+      {"close", [] { close(dup(0)); }},
+      {"mmap", [] { void* p = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); munmap(p, 4096); }},
+      {"munmap", [] { void* p = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); munmap(p, 4096); }},
+      {"madvise", [] { sink = madvise(buffer_a + (4096 - reinterpret_cast<std::uintptr_t>(buffer_a) % 4096), 0, MADV_NORMAL); }},
+      {"mincore", [] { unsigned char v; void* p = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(buffer_a) & ~std::uintptr_t{4095}); sink = mincore(p, 1, &v); }},
+      {"mprotect", [] { void* p = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); mprotect(p, 4096, PROT_NONE); munmap(p, 4096); }},
+      {"sysconf", [] { sink = static_cast<int>(sysconf(_SC_PAGESIZE)); }},
+      {"sigfillset", [] { sigset_t s; sigfillset(&s); sink = sigismember(&s, 1); }},
+      {"sigemptyset", [] { sigset_t s; sigemptyset(&s); sink = sigismember(&s, 1); }},
+      {"sigaddset", [] { sigset_t s; sigemptyset(&s); sigaddset(&s, SIGUSR1); sink = sigismember(&s, 1); }},
+      {"sigdelset", [] { sigset_t s; sigfillset(&s); sigdelset(&s, SIGUSR1); sink = sigismember(&s, 1); }},
+      {"pthread_sigmask", [] { sigset_t s; pthread_sigmask(SIG_SETMASK, nullptr, &s); }},
+      {"malloc", [] { void* p = std::malloc(200); sink = p != nullptr; std::free(p); }},
+      {"free", [] { void* p = std::malloc(200); sink = p != nullptr; std::free(p); }},
+      {"_Znwm", [] { auto* p = new char[200]; sink = p[0] = 1; delete[] p; }},
+      {"_Znam", [] { auto* p = new char[200]; sink = p[0] = 1; delete[] p; }},
+      {"_ZdlPvm", [] { auto* p = new std::string(100, 'x'); sink = (*p)[0]; delete p; }},
+      {"_ZdaPv", [] { auto* p = new char[200]; sink = p[0] = 1; delete[] p; }},
+      {"_ZnwmSt11align_val_t", [] { struct alignas(64) A { char c[64]; }; auto* p = new A; sink = p->c[0] = 1; delete p; }},
+      {"_ZdlPvmSt11align_val_t", [] { struct alignas(64) A { char c[64]; }; auto* p = new A; sink = p->c[0] = 1; delete p; }},
+      {"__cxa_guard_acquire", [] { static std::string s(40, 'x'); sink = s[0]; }},
+      {"__cxa_guard_release", [] { static std::string s(40, 'x'); sink = s[0]; }},
+      {"__cxa_guard_abort", [] { static std::string s(40, 'x'); sink = s[0]; }},
+      // Exceptions: the unwinder is the deepest thing a task ever calls.
+      {"__cxa_allocate_exception", [] { try { throw std::runtime_error("measured"); } catch (...) { sink = 1; } }},
+      {"__cxa_free_exception", [] { try { throw std::runtime_error("measured"); } catch (...) { sink = 1; } }},
+      {"__cxa_throw", [] { try { throw std::runtime_error("measured"); } catch (...) { sink = 1; } }},
+      {"__cxa_begin_catch", [] { try { throw std::runtime_error("measured"); } catch (...) { sink = 1; } }},
+      {"__cxa_end_catch", [] { try { throw std::runtime_error("measured"); } catch (...) { sink = 1; } }},
+      {"__cxa_rethrow", [] { try { try { throw 1; } catch (...) { throw; } } catch (...) { sink = 1; } }},
+      {"_Unwind_Resume", [] { try { throw_through_cleanup(); } catch (...) { sink = 1; } }},
+      {"_ZSt17current_exceptionv", [] { try { throw 1; } catch (...) { auto e = std::current_exception(); sink = e != nullptr; } }},
+      {"_ZSt17rethrow_exceptionNSt15__exception_ptr13exception_ptrE", [] { try { std::rethrow_exception(std::make_exception_ptr(1)); } catch (...) { sink = 1; } }},
+      {"_ZNSt15__exception_ptr13exception_ptr10_M_releaseEv", [] { auto e = std::make_exception_ptr(1); sink = e != nullptr; }},
+      {"_ZNSt15__exception_ptr13exception_ptr9_M_addrefEv", [] { auto e = std::make_exception_ptr(1); auto f = e; sink = f != nullptr; }},
+      {"_ZNSt15__exception_ptr13exception_ptrC1EPv", [] { auto e = std::make_exception_ptr(1); sink = e != nullptr; }},
+      {"__cxa_init_primary_exception", [] { auto e = std::make_exception_ptr(1); sink = e != nullptr; }},
+      {"_ZSt19uncaught_exceptionsv", [] { sink = std::uncaught_exceptions(); }},
+      {"_ZNSt11logic_errorC1EPKc", [] { std::logic_error e("measured"); sink = e.what()[0]; }},
+      {"_ZNSt11logic_errorD2Ev", [] { std::logic_error e("measured"); sink = e.what()[0]; }},
+      {"_ZNSt13runtime_errorC1EPKc", [] { std::runtime_error e("measured"); sink = e.what()[0]; }},
+      {"_ZNSt13runtime_errorC2ERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE", [] { std::string text(40, 'x'); std::runtime_error e(text); sink = e.what()[0]; }},
+      {"_ZNSt13runtime_errorC2ERKS_", [] { std::runtime_error e("measured"); std::runtime_error f(e); sink = f.what()[0]; }},
+      {"_ZNSt16invalid_argumentC1EPKc", [] { std::invalid_argument e("measured"); sink = e.what()[0]; }},
+      {"_ZNSt3_V216generic_categoryEv", [] { sink = std::generic_category().name()[0]; }},
+      {"_ZNSt3_V215system_categoryEv", [] { sink = std::system_category().name()[0]; }},
+      {"_ZNSt12system_errorD1Ev", [] { std::system_error e(EINVAL, std::generic_category(), "measured"); sink = e.what()[0]; }},
+      {"_ZSt18_Rb_tree_incrementPSt18_Rb_tree_node_base", [] { static std::map<int, int> m{{1, 1}, {2, 2}, {3, 3}}; for (auto& [k, v] : m) sink = k + v; }},
+      {"_ZSt18_Rb_tree_decrementPSt18_Rb_tree_node_base", [] { static std::map<int, int> m{{1, 1}, {2, 2}, {3, 3}}; for (auto i = m.rbegin(); i != m.rend(); ++i) sink = i->first; }},
+      {"_ZSt29_Rb_tree_insert_and_rebalancebPSt18_Rb_tree_node_baseS0_RS_", [] { std::map<int, int> m; for (int i = 0; i < 64; ++i) m[i * 7 % 64] = i; sink = m[3]; }},
+      {"_ZNSt18condition_variable10notify_oneEv", [] { static std::condition_variable c; c.notify_one(); }},
+      {"abort", [] {}},  // never returns: the report only needs its frame to be small; nothing to run
+  };
+  if (argc == 2) {  // one function, cold
+    for (auto& [name, call] : calls) {
+      if (name != argv[1]) continue;
+      const std::size_t used = used_by(call);
+      std::printf("%zu\n", used > baseline ? used - baseline : 0);
+      return 0;
+    }
+    std::fprintf(stderr, "measure_known: no function %s\n", argv[1]);
+    return 2;
+  }
+  std::printf("{\"baseline_bytes\": %zu, \"functions\": {", baseline);
+  const char* separator = "";
+  for (auto& [name, call] : calls) {
+    const std::string command = std::string(argv[0]) + " '" + name + "'";
+    FILE* child = popen(command.c_str(), "r");
+    std::size_t bytes = 0;
+    if (!child || std::fscanf(child, "%zu", &bytes) != 1 || pclose(child) != 0) {
+      std::fprintf(stderr, "measure_known: measuring %s failed\n", name.c_str());
+      return 1;
+    }
+    std::printf("%s\n  \"%s\": %zu", separator, name.c_str(), bytes);
+    separator = ",";
+  }
+  std::printf("\n}}\n");
+}
