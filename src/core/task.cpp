@@ -21,7 +21,9 @@
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/core/task.hpp"
 #include "heddle/core/detail/stack_profile.hpp"
+#include "heddle/core/stack_sizing.hpp"
 #include "heddle/core/detail/trace_hooks.hpp"
+#include "stack/report_line.hpp"
 
 namespace heddle::detail {
 namespace {
@@ -415,10 +417,15 @@ void after_switch(TaskControl* from) {
 
 void report_swallowed_cancel(TaskControl* t) noexcept {
   swallowed_count.fetch_add(1, relaxed);
-  std::fprintf(stderr,
-               "heddle: task \"%s\" spawned at %s:%u caught heddle::Cancelled and finished normally; "
-               "rethrow Cancelled from catch blocks\n",
-               t->name[0] ? t->name : "(unnamed)", t->spawn_file ? t->spawn_file : "(unknown)", t->spawn_line);
+  ReportLine()
+      .append("heddle: task \"")
+      .append(t->name[0] ? t->name : "(unnamed)")
+      .append("\" spawned at ")
+      .append(t->spawn_file ? t->spawn_file : "(unknown)")
+      .append(":")
+      .append_decimal(t->spawn_line)
+      .append(" caught heddle::Cancelled and finished normally; rethrow Cancelled from catch blocks")
+      .write_line();
 #ifndef NDEBUG
   std::abort();
 #endif
@@ -589,6 +596,7 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   if (paint_stack && !stack.painted) paint(stack);
   TaskControl* t = pop_control(ts);
   t->stack = stack;
+  t->learned = nullptr;
   t->id = next_task_id(ts);
   if (name) {
     std::strncpy(t->name, name, sizeof t->name - 1);
@@ -623,7 +631,10 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
 void* frame_address(TaskControl* t, std::size_t size, std::size_t align) {
   const auto high = reinterpret_cast<std::uintptr_t>(t->stack.high());
   const auto low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
-  const std::size_t reserve = arch::kEntryFrameBytes + 512;  // the entry frame and a first call
+  // The entry frame and a first call; a stack from a bounded pool was sized
+  // by a proof that already counts both.
+  const bool bounded = t->stack.pool != nullptr && t->stack.pool->options().bounded;
+  const std::size_t reserve = arch::kEntryFrameBytes + (bounded ? 0 : 512);
   const std::uintptr_t address = (high - size) & ~(std::uintptr_t{align} - 1);
   if (size > high - low || address < low + reserve) {
     throw std::invalid_argument("heddle::spawn: the task's callable and result (" + std::to_string(size) +
@@ -676,6 +687,7 @@ void for_each_control_block(void (*visit)(TaskControl*, void*), void* context) n
 void release_task(TaskControl* t) noexcept {
   if (t->frame) t->frame->destroy();
   if (stack_profile_on.load(relaxed)) [[unlikely]] record_stack_use(t);
+  if (t->learned) [[unlikely]] record_learned_stack(*t->learned, high_water(t->stack).bytes);
   if (t->stack.pool) t->stack.pool->release(t->stack);
   t->stack = Stack{};
   recycle_control(t);
@@ -1000,8 +1012,11 @@ void run_on_stack(const Stack& segment, void (*run)(void*), void* context) {
     here.stack_bottom = call.caller_bottom;
     here.stack_size = call.caller_size;
     if (!intact) {
-      std::fprintf(stderr, "heddle: stack overflow in with_stack on a thread: the %zu-byte segment's canary was overwritten\n",
-                   segment.size);
+      ReportLine()
+          .append("heddle: stack overflow in with_stack on a thread: the ")
+          .append_decimal(segment.size)
+          .append("-byte segment's canary was overwritten")
+          .write_line();
       std::abort();
     }
   }
@@ -1065,8 +1080,8 @@ struct DebugDescriptor {
 
 namespace {
 
-constexpr const char* kStackKindNames[] = {"guarded", "canary", "static", "span", "nested"};
-static_assert(static_cast<int>(StackKind::nested) + 1 == std::size(kStackKindNames));
+constexpr const char* kStackKindNames[] = {"guarded", "canary", "static", "span", "nested", "slab"};
+static_assert(static_cast<int>(StackKind::slab) + 1 == std::size(kStackKindNames));
 
 // offsetof on TaskControl, which is not standard-layout (it has atomics and
 // an exception_ptr); both GCC and clang lay it out as written and compute

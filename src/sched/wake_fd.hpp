@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 
 #include "heddle/stack/fault.hpp"
+#include "stack/report_line.hpp"
 
 namespace heddle::detail {
 
@@ -24,8 +24,15 @@ inline void write_wake_fd(int fd, const char* owner) noexcept {
     const ssize_t written = fault.hit ? (errno = fault.error, -1) : ::write(fd, &one, sizeof one);
     if (written == static_cast<ssize_t>(sizeof one) || (written < 0 && errno == EAGAIN)) return;
     if (written < 0 && errno == EINTR) continue;
-    std::fprintf(stderr, "heddle: %s: writing its wake-up eventfd %d failed (errno %d)\n", owner, fd,
-                 written < 0 ? errno : 0);
+    ReportLine()
+        .append("heddle: ")
+        .append(owner)
+        .append(": writing its wake-up eventfd ")
+        .append_signed(fd)
+        .append(" failed (errno ")
+        .append_signed(written < 0 ? errno : 0)
+        .append(")")
+        .write_line();
     std::abort();
   }
 }

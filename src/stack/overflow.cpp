@@ -25,6 +25,7 @@
 
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/stack/stack.hpp"
+#include "stack/report_line.hpp"
 
 namespace heddle::detail {
 namespace {
@@ -181,41 +182,6 @@ class AlternateSignalStack {
   bool ready_ = false;
 };
 
-// Builds one line in fixed storage: the report must not allocate.
-class ReportLine {
- public:
-  void append(const char* text) noexcept {
-    while (*text != '\0' && length_ < kCapacity) text_[length_++] = *text++;
-  }
-
-  void append_decimal(std::uint64_t value) noexcept {
-    char digits[20];
-    std::size_t count = 0;
-    do {
-      digits[count++] = static_cast<char>('0' + value % 10);
-      value /= 10;
-    } while (value != 0);
-    while (count > 0 && length_ < kCapacity) text_[length_++] = digits[--count];
-  }
-
-  // Ends the line (always room for the newline) and writes it out whole.
-  void write_line(int file) noexcept {
-    text_[length_++] = '\n';
-    for (std::size_t written = 0; written < length_;) {
-      ssize_t result = ::write(file, text_ + written, length_ - written);
-      if (result > 0) {
-        written += static_cast<std::size_t>(result);
-      } else if (result < 0 && errno != EINTR) {
-        return;
-      }
-    }
-  }
-
- private:
-  static constexpr std::size_t kCapacity = 511;
-  char text_[kCapacity + 1];
-  std::size_t length_ = 0;
-};
 
 }  // namespace
 

@@ -56,6 +56,7 @@ const char* to_string(StackKind kind) noexcept {
     case StackKind::static_storage: return "static_storage";
     case StackKind::span: return "span";
     case StackKind::nested: return "nested";
+    case StackKind::slab: return "slab";
   }
   return "unknown";
 }

@@ -25,6 +25,7 @@
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/stack/fault.hpp"
 #include "heddle/stack/stack.hpp"
+#include "stack/report_line.hpp"
 
 #if HEDDLE_ASAN
 #include <sanitizer/asan_interface.h>
@@ -90,8 +91,11 @@ bool reserve_guarded_slot() noexcept {
 void announce_canary_fallback() noexcept {
   static std::atomic<bool> announced{false};
   if (announced.exchange(true, std::memory_order_relaxed)) return;
-  std::fprintf(stderr, "heddle: guarded stack mappings exhausted (vm.max_map_count=%ld); new stacks use canaries\n",
-               max_map_count());
+  detail::ReportLine()
+      .append("heddle: guarded stack mappings exhausted (vm.max_map_count=")
+      .append_signed(max_map_count())
+      .append("); new stacks use canaries")
+      .write_line();
 }
 
 // Canary chunks always: the kernel merges neighbouring chunks into one VMA,
@@ -171,12 +175,23 @@ void unmap_guarded(const Stack& stack) noexcept {
 StackPool::StackPool() : StackPool(Options{}) {}
 
 StackPool::StackPool(Options options) : options_(options) {
-  if (options_.stack_bytes < kMinimumStackBytes) {
+  const std::size_t minimum = options_.bounded ? kMinimumBoundedStackBytes : kMinimumStackBytes;
+  if (options_.stack_bytes < minimum) {
     throw std::invalid_argument("heddle: StackPool stack of " + std::to_string(options_.stack_bytes) +
-                                " bytes is smaller than the minimum of " + std::to_string(kMinimumStackBytes) +
-                                " bytes");
+                                " bytes is smaller than the minimum of " + std::to_string(minimum) + " bytes" +
+                                (options_.bounded ? "" : " (a smaller stack needs a proven bound: Options::bounded)"));
   }
-  options_.stack_bytes = round_up_to_pages(options_.stack_bytes);
+  if (options_.bounded && options_.stack_bytes < page_bytes()) {
+    if (options_.guard == Guard::always) {
+      throw std::invalid_argument("heddle: StackPool stack of " + std::to_string(options_.stack_bytes) +
+                                  " bytes is smaller than a page, so it cannot have a guard page (Guard::always)");
+    }
+    sub_page_ = true;
+    options_.guard = Guard::never;
+    options_.stack_bytes = (options_.stack_bytes + kSlabStackAlignment - 1) / kSlabStackAlignment * kSlabStackAlignment;
+  } else {
+    options_.stack_bytes = round_up_to_pages(options_.stack_bytes);
+  }
   to_trim_.reserve(4 * kTrimBatch);
 }
 
@@ -296,7 +311,12 @@ void StackPool::prepare(Stack& stack) noexcept {
   forget_earlier_frames(stack);
   // Re-armed every time: a stack whose memory was given back reads as zeros.
   arm_canary(stack);
-  if (options_.paint) paint(stack);
+  // An earlier tenant's paint is stale: its marks would read as this task's.
+  if (options_.paint) {
+    paint(stack);
+  } else {
+    stack.painted = false;
+  }
 }
 
 // Every stack gets a slot on the free list when it is made, so that release,
@@ -345,7 +365,7 @@ Stack StackPool::make_canary() {
     canary_chunks_.emplace_back(static_cast<std::byte*>(chunk), bytes);
     for (std::size_t i = 0; i < count; ++i) {
       canary_fresh_.push_back(Stack{static_cast<std::byte*>(chunk) + i * options_.stack_bytes, options_.stack_bytes,
-                                    StackKind::canary, false, this});
+                                    sub_page_ ? StackKind::slab : StackKind::canary, false, this});
     }
   }
   Stack stack = canary_fresh_.back();
@@ -388,7 +408,8 @@ void StackPool::release_shared(const Stack& stack) noexcept {
   Stack single = stack;
   {
     std::lock_guard lock(mutex_);
-    if (idle_.size() - cold_ + to_trim_.size() < options_.max_resident_idle) {
+    // Slab stacks share pages with their neighbours: none is given back alone.
+    if (sub_page_ || idle_.size() - cold_ + to_trim_.size() < options_.max_resident_idle) {
       idle_.push_back(stack);  // never allocates: room was reserved when the stack was made
       return;
     }
@@ -415,7 +436,11 @@ void StackPool::release_shared(const Stack& stack) noexcept {
 // the free list only afterwards: once there, another thread may take one
 // and start using the memory this call throws away.
 void StackPool::trim_batch() noexcept {
-  std::array<Stack, kTrimBatch> batch;
+  // Thread-local, not on the stack: this runs wherever a task is released,
+  // often on another task's stack, and 64 stacks' descriptors would be the
+  // deepest frame there (tools/heddle-stack counts it in every bound).
+  // Nothing here suspends, so one buffer per thread is enough.
+  static thread_local std::array<Stack, kTrimBatch> batch;
   std::size_t count = 0;
   std::size_t failures = 0;
   {

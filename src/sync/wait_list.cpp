@@ -4,19 +4,25 @@
 
 #include <sched.h>
 
-#include <cstdio>
 #include <cstdlib>
 
 #include <utility>
 
 #include "heddle/arch/cpu_relax.hpp"
+#include "stack/report_line.hpp"
 
 namespace heddle::detail {
 
 void check_no_waiters([[maybe_unused]] const char* primitive, [[maybe_unused]] std::size_t waiters) noexcept {
 #ifndef NDEBUG
   if (waiters != 0) {
-    std::fprintf(stderr, "heddle: %s destroyed with %zu waiters still parked on it\n", primitive, waiters);
+    ReportLine()
+        .append("heddle: ")
+        .append(primitive)
+        .append(" destroyed with ")
+        .append_decimal(waiters)
+        .append(" waiters still parked on it")
+        .write_line();
     std::abort();
   }
 #endif

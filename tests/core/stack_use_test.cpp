@@ -1,6 +1,8 @@
 // Stacks as tasks see them: high-water marks and overflow reports.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "heddle/arch/sanitizer.hpp"
@@ -112,6 +114,62 @@ TEST(OverflowDeathTest, CanaryPoolStackOverflowIsReported) {
             heddle::SpawnOptions{.name = "pool-canary", .pool = &pool});
       },
       "heddle: stack overflow in task \"pool-canary\" spawned at .*stack_use_test.cpp:[0-9]+, stack 65536 bytes");
+}
+
+heddle::StackPool::Options slab_options(std::size_t bytes) {
+  heddle::StackPool::Options options;
+  options.stack_bytes = bytes;
+  options.bounded = true;
+  return options;
+}
+
+TEST(SlabStack, ATaskRunsParksAndFinishesOnAStackSizedFromItsUse) {
+  // The first task a process runs takes the cold paths (the dynamic
+  // linker's lazy binding, first-use set-up); warm up, then measure what a
+  // parking task uses in this build (sanitizers and -O0 make frames large)
+  // and give it a bounded stack of that much and a margin: a sub-page slab
+  // stack wherever that fits below a page (every optimised build).
+  heddle::spawn([] {}).join();
+  heddle::Event sample_event;
+  int sample_result = 0;
+  auto measured = heddle::spawn([&] { sample_event.wait(); sample_result += 1; }, {.paint = true});
+  sample_event.set();
+  const std::size_t used = measured.stack_high_water().bytes;  // parked, resumed and finished
+  measured.join();
+  const std::size_t bytes = (used + heddle::kCanaryBytes + 512 + 63) / 64 * 64;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  heddle::StackPool pool(slab_options(bytes));
+  heddle::Event event;
+  int result = 0;
+  auto first = heddle::spawn([&] { event.wait(); result += 1; }, {.pool = &pool});
+  auto second = heddle::spawn([&] { event.wait(); result += 2; }, {.pool = &pool});
+  EXPECT_EQ(first.stack().kind == heddle::StackKind::slab, bytes < page) << bytes << " bytes";
+  EXPECT_EQ(first.stack().size, bytes < page ? bytes : (bytes + page - 1) / page * page);
+  if (bytes < page) {
+    EXPECT_EQ(second.stack().low + bytes, first.stack().low) << "slab stacks are carved next to each other";
+  }
+  event.set();
+  first.join();
+  second.join();
+  EXPECT_EQ(result, 3);
+  EXPECT_EQ(pool.stats().live, 0u);
+}
+
+TEST(OverflowDeathTest, SlabStackOverflowIsReported) {
+  EXPECT_DEATH(
+      {
+        heddle::StackPool pool(slab_options(3072));
+        auto task = heddle::spawn(
+            [] {
+              // An overflow of a slab stack lands in its canary zone (the
+              // pattern) on its way into the neighbour below.
+              auto* t = heddle::detail::current_task();
+              std::memset(t->stack.low + heddle::kCanaryBytes - 8, 0, 8);
+              heddle::suspend([](const Resumer&) {});
+            },
+            heddle::SpawnOptions{.name = "slab-victim", .pool = &pool});
+      },
+      "heddle: stack overflow in task \"slab-victim\" spawned at .*stack_use_test.cpp:[0-9]+, stack 3072 bytes");
 }
 
 }  // namespace

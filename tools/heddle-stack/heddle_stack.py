@@ -2,9 +2,10 @@
 """heddle-stack: worst-case stack depth of every heddle task entry, from GCC's
 call graph (-fcallgraph-info=su).
 
-Status: the analysis, the rules for heddle's own indirect calls and the
-measured known-function table are here; handing the bounds to spawn (a
-generated source and a CMake helper) is not built yet.
+--generate writes a source that registers the bounds with spawn
+(heddle/core/stack_sizing.hpp); the CMake helper heddle_stack_bounds(target)
+in cmake/HeddleStackBounds.cmake runs this tool before the target links and
+compiles that source into it.
 
 Input: the .ci files GCC writes beside each object (one VCG graph per
 translation unit: a node per function with its frame size, an edge per
@@ -57,6 +58,8 @@ EDGE_RE = re.compile(r'^edge: \{ sourcename: "((?:[^"\\]|\\.)*)" targetname: "((
 SIZE_RE = re.compile(r"^(\d+) bytes \(([a-z,]+)\)$")
 ENTRY_TITLE_RE = re.compile(r"^(?:.*:)?_Z(N6heddle6detail9TaskFrameI.*E)3runEv$")
 INDIRECT = "__indirect_call"
+ANY_HOOK_RE = re.compile(r"SuspendHooks<OnSuspend, OnCancel>::call_(?:suspend|cancel)\(.*\[with OnSuspend = (.*?)::<lambda")
+ENTRY_CALLABLE_RE = re.compile(r"\[with F = (.*?)::<lambda")
 HOOK_RE = re.compile(r"SuspendHooks<OnSuspend, OnCancel>::call_suspend\(void\*, const heddle::Resumer&\) \[with OnSuspend = (.*?)::<lambda")
 SPECIAL_TARGETS = ("<entry>", "<hooks-of-path>")
 
@@ -73,9 +76,10 @@ class Function:
     frame: int | None = None  # bytes, None when the graph has no frame for it
     qualifier: str = ""       # static, dynamic, dynamic,bounded
     calls: list = field(default_factory=list)  # (callee title, call site)
+    library: bool = False     # defined in a --library file (heddle's own)
 
 
-def parse_ci(path: str, functions: dict[str, Function]) -> None:
+def parse_ci(path: str, functions: dict[str, Function], library: bool = False) -> None:
     """Adds one .ci file's nodes and edges. A function defined in several
     files (an inline function's copies) keeps its largest frame."""
     try:
@@ -99,8 +103,11 @@ def parse_ci(path: str, functions: dict[str, Function]) -> None:
                     frame, qualifier = int(size.group(1)), size.group(2)
             existing = functions.get(title)
             if existing is None:
-                functions[title] = Function(title, parts[0], parts[1] if len(parts) > 1 else "", frame, qualifier)
+                functions[title] = Function(title, parts[0], parts[1] if len(parts) > 1 else "", frame, qualifier,
+                                            library=library and frame is not None)
             elif frame is not None and (existing.frame is None or frame > existing.frame):
+                if existing.frame is None:
+                    existing.library = library
                 if existing.frame is None:
                     existing.name, existing.location = parts[0], parts[1] if len(parts) > 1 else ""
                 existing.frame, existing.qualifier = frame, qualifier
@@ -145,11 +152,11 @@ class Analysis:
         self.arch = arch
         self.rules = []
         for rule in rules:
-            if "recursion" in rule:
+            if "recursion" in rule or "not_on_task_stacks" in rule:
                 continue
             targets = []
             for target in rule.get("targets", []):
-                if target in SPECIAL_TARGETS:
+                if target in SPECIAL_TARGETS or target.startswith("known:"):
                     targets.append(target)
                 elif target in patterns:
                     targets.append(re.compile(patterns[target]))
@@ -159,6 +166,9 @@ class Analysis:
         self.memo: dict = {}
         # Recursion heddle bounds at run time: (pattern, most nested copies).
         self.bounded_recursion = [(re.compile(r["recursion"]), int(r["limit"])) for r in rules if "recursion" in r]
+        # Functions that never run on a task's stack, whatever the call
+        # graph says (each rule says why): their frames are not counted.
+        self.not_on_task_stacks = [re.compile(r["not_on_task_stacks"]) for r in rules if "not_on_task_stacks" in r]
         # A suspension's hooks are the SuspendHooks instances whose OnSuspend
         # lambda was written in a function on the current call path: the
         # leaf that called suspend. Results below such a leaf therefore
@@ -170,24 +180,52 @@ class Analysis:
             if function.frame is not None and match:
                 self.hooks.append((title, match.group(1)))
         self.enclosers = sorted({enclosing for _, enclosing in self.hooks})
-        self.reachable_names: str | None = None
+        self.allowed_hooks: set | None = None  # None: every hook (no reachability computed)
 
-    def restrict_hooks_to_reachable(self, roots: list[str]) -> None:
-        """Keeps only the suspension hooks of leaves the program can reach
-        (by direct calls from main and the task entries): heddle's library
-        graph holds every leaf, used or not."""
-        seen, todo = set(), [r for r in roots if r in self.functions]
-        while todo:
-            title = self.resolve_title(todo.pop())
-            if title in seen:
-                continue
-            seen.add(title)
-            function = self.functions.get(title)
-            if function:
+    def restrict_to_reachable(self, roots: list[str], library_entries: list[str]) -> None:
+        """Decides which suspension hooks may run on a task's stack: those
+        of leaves some task can reach. A hook runs on whichever stack
+        receives the switch, so the leaf may be in any task, but only a task
+        suspends by switching: the roots are the program's task entries and
+        task_entry. A library entry (a task heddle itself spawns, such as
+        Cluster's loops) becomes a root once the function that spawns it
+        (the one its lambda is written in) is reachable. Reachability
+        follows direct calls and the rules' indirect targets, and is
+        repeated until the set of hooks stops growing."""
+        hook_titles = {t for t, f in self.functions.items() if f.frame is not None and ANY_HOOK_RE.search(f.name)}
+        enclosing_of = {t: ANY_HOOK_RE.search(self.functions[t].name).group(1) for t in hook_titles}
+        pending_entries = {e: ENTRY_CALLABLE_RE.search(self.functions[e].name) for e in library_entries}
+        self.allowed_hooks = set()
+        roots = list(roots)
+        while True:
+            self.target_cache = {}
+            seen, todo = set(), [r for r in roots if r in self.functions]
+            while todo:
+                title = self.resolve_title(todo.pop())
+                if title in seen:
+                    continue
+                seen.add(title)
+                function = self.functions.get(title)
+                if function is None:
+                    continue
                 todo.extend(callee for callee, _ in function.calls if callee != INDIRECT)
-        names = " | ".join(self.label(t) for t in seen)
-        self.hooks = [(hook, enclosing) for hook, enclosing in self.hooks if enclosing in names]
-        self.target_cache: dict[str, list[str]] = {}
+                if any(callee == INDIRECT for callee, _ in function.calls):
+                    rule = self.rule_for(title)
+                    if rule is not None and not rule[1]:
+                        for target in rule[0]:
+                            if not isinstance(target, str):
+                                todo.extend(self.targets_matching(target))
+            names = " | ".join(self.label(t) for t in seen)
+            allowed = {t for t in hook_titles if enclosing_of[t] in names}
+            started = [e for e, match in pending_entries.items() if match is None or match.group(1) in names]
+            for entry in started:
+                del pending_entries[entry]
+            if allowed == self.allowed_hooks and not started:
+                break
+            self.allowed_hooks = allowed
+            roots.extend(started)
+        self.hooks = [(hook, enclosing) for hook, enclosing in self.hooks if hook in self.allowed_hooks]
+        self.target_cache = {}
 
     def resolve_title(self, title: str) -> str:
         """Constructors and destructors are emitted under their base-object
@@ -223,16 +261,21 @@ class Analysis:
     def targets_matching(self, pattern) -> list[str]:
         key = pattern.pattern
         if key not in self.target_cache:
-            self.target_cache[key] = sorted(t for t, f in self.functions.items()
-                                            if f.frame is not None and pattern.search(f.name))
+            allowed = self.allowed_hooks
+            self.target_cache[key] = sorted(
+                t for t, f in self.functions.items()
+                if f.frame is not None and pattern.search(f.name)
+                and (allowed is None or not ANY_HOOK_RE.search(f.name) or t in allowed))
         return self.target_cache[key]
 
     def depth(self, title: str, entry: str | None, stack: list[str]) -> Depth:
         title = self.resolve_title(title)
         memo_key = title
         function = self.functions.get(title)
+        if entry is not None and any(p.search(self.label(title)) for p in self.not_on_task_stacks):
+            return Depth(0, [], [], [])
         if function is None or function.frame is None:
-            bare = title.split(":")[-1]
+            bare = title if title in self.known else title.split(":")[-1]
             known = self.known.get(bare)
             if known is not None:
                 return Depth(known[self.binding], [title], [], [] if known.get("proven") else [bare])
@@ -274,6 +317,8 @@ class Analysis:
                             candidates.append(entry)
                     elif target == "<hooks-of-path>":
                         candidates.extend(hook for hook, enclosing in self.hooks if enclosing in on_path)
+                    elif isinstance(target, str) and target.startswith("known:"):
+                        candidates.append(target[len("known:"):])
                     else:
                         candidates.extend(self.targets_matching(target))
                 for candidate in candidates:
@@ -325,10 +370,17 @@ def callable_name(function: Function) -> str:
     return match.group(1) if match else function.name
 
 
-def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None):
+def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, library_paths=()):
     functions: dict[str, Function] = {}
-    for path in collect_ci_files(ci_paths):
+    for path in collect_ci_files(list(ci_paths) + list(library_paths)):
         parse_ci(path, functions)
+    if library_paths:
+        library = {}
+        for path in collect_ci_files(list(library_paths)):
+            parse_ci(path, library)
+        for title, function in library.items():
+            if function.frame is not None and title in functions:
+                functions[title].library = True
     with open(known_path, encoding="utf-8") as handle:
         known = {k: v for k, v in json.load(handle)["functions"].items()}
     with open(rules_path, encoding="utf-8") as handle:
@@ -351,8 +403,10 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None):
             })
         return entries
     task_entry = find_task_entry(functions)
-    program_roots = [t for t, f in functions.items() if f.frame is not None and (ENTRY_TITLE_RE.match(t) or f.name.startswith("int main("))]
-    analysis.restrict_hooks_to_reachable(program_roots + [task_entry])
+    program_roots = [t for t, f in functions.items() if f.frame is not None and not f.library
+                     and (ENTRY_TITLE_RE.match(t) or f.name.startswith("int main("))]
+    library_entries = [t for t, f in functions.items() if f.frame is not None and f.library and ENTRY_TITLE_RE.match(t)]
+    analysis.restrict_to_reachable(program_roots + [task_entry], library_entries)
     entries = []
     for title, function in sorted(functions.items()):
         if function.frame is None or not ENTRY_TITLE_RE.match(title):
@@ -382,6 +436,54 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None):
     return list(merged.values())
 
 
+def c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def comment_text(text: str) -> str:
+    return text.replace("*/", "* /").replace("\n", " ")
+
+
+def write_generated(entries, path, target):
+    """The source heddle_stack_bounds() compiles into the target: a
+    StackBoundsRegistration of every bounded entry, and a comment saying
+    why each other entry keeps the default pool."""
+    lines = [
+        f"// Generated by tools/heddle-stack for target {comment_text(target)}: do not edit.",
+        "// Each bounded task entry's proven stack depth below its frame, in bytes",
+        "// (frames + entry frame + red zone), keyed by typeid(TaskFrame<F, T>).name().",
+        "#include <heddle/core/stack_sizing.hpp>",
+        "",
+    ]
+    for entry in sorted(entries, key=lambda e: e["callable"]):
+        if not entry["bounded"]:
+            lines.append(f"// unbounded, keeps the default pool: {comment_text(entry['callable'])} ({entry['location']})")
+            for problem in entry["problems"][:3]:
+                lines.append(f"//   {problem['kind']}: {comment_text(problem['detail'])}")
+            if len(entry["problems"]) > 3:
+                lines.append(f"//   ... and {len(entry['problems']) - 3} more (heddle-stack --json)")
+    bounded = sorted((e for e in entries if e["bounded"]), key=lambda e: e["type"])
+    lines += ["", "namespace {", ""]
+    if bounded:
+        lines.append("constexpr heddle::StackBound kBounds[] = {")
+        for entry in bounded:
+            lines.append(f"    {{{c_string(entry['type'])}, {entry['bytes']}, {c_string(entry['callable'])}}},")
+        lines += ["};", "", "const heddle::StackBoundsRegistration registration(kBounds);"]
+    else:
+        lines.append("// No task entry of this target could be bounded.")
+    lines += ["", "}  // namespace", ""]
+    text = "\n".join(lines)
+    # Rewritten only on change, so an unchanged bound relinks nothing.
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return
+    except OSError:
+        pass
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def print_report(entries, out):
     for entry in sorted(entries, key=lambda e: (not e["bounded"], e["callable"])):
         if entry["bounded"]:
@@ -397,21 +499,28 @@ def print_report(entries, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="heddle-stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("inputs", nargs="+", help=".ci files or directories holding them")
+    parser.add_argument("inputs", nargs="*", help=".ci files or directories holding them")
     parser.add_argument("--known", default=os.path.join(HERE, "known_functions.json"))
     parser.add_argument("--rules", default=os.path.join(HERE, "rules.json"))
     parser.add_argument("--arch", default=os.uname().machine, choices=sorted(ENTRY_FRAME_BYTES))
     parser.add_argument("--binding", default="lazy", choices=["lazy", "now"],
                         help="now: the program is linked with -z now, so no lazy-binding resolver runs on a task's stack")
+    parser.add_argument("--library", action="append", default=[], metavar="DIR",
+                        help="a library's .ci files (heddle's): its task entries are bounded only once the program can reach "
+                             "the function that spawns them")
     parser.add_argument("--root", metavar="REGEX", help="bound the functions whose demangled name matches, instead of task entries")
+    parser.add_argument("--generate", metavar="FILE.cpp", help="write the bounds as a source registering them with spawn")
+    parser.add_argument("--target", default="(unnamed)", help="the target's name, for the generated file's comment")
     parser.add_argument("--json", metavar="FILE", help="write every entry's figures and problems as JSON")
     parser.add_argument("--quiet", action="store_true", help="no report on stdout")
     args = parser.parse_args(argv)
     try:
-        entries = analyse(args.inputs, args.known, args.rules, args.arch, args.binding, args.root)
+        entries = analyse(args.inputs, args.known, args.rules, args.arch, args.binding, args.root, args.library)
     except ToolError as error:
         print(f"heddle-stack: {error}", file=sys.stderr)
         return 2
+    if args.generate:
+        write_generated(entries, args.generate, args.target)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"heddle_stack_bounds": 1, "arch": args.arch, "entries": entries}, handle, indent=1)

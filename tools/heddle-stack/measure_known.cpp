@@ -15,6 +15,13 @@
 // Prints {"functions": {"<symbol>": <bytes>, ...}} on stdout.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +31,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bits/functexcept.h>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -55,21 +64,44 @@ __attribute__((noinline)) void throw_through_cleanup() {
   throw std::runtime_error("measured");
 }
 
+// Every measurement runs on this one painted region, so that a function that
+// never returns (abort, terminate) can be measured from the SIGABRT handler,
+// which runs on heddle's alternate signal stack.
+alignas(64) std::byte storage[256 * 1024];
+heddle::Stack measured_stack;
+std::size_t baseline = 0;
+
 std::size_t used_by(const std::function<void()>& body) {
-  heddle::StackPool::Options options;
-  options.stack_bytes = 256 * 1024;
-  options.paint = true;
-  static heddle::StackPool pool(options);
-  auto task = heddle::spawn([&] { body(); }, {.pool = &pool, .paint = true});
-  const std::size_t bytes = task.stack_high_water().bytes;
+  measured_stack = heddle::stack_from_span(storage);
+  auto task = heddle::spawn([&] { body(); }, {.stack = measured_stack, .paint = true});
+  measured_stack.painted = true;  // spawn painted it
+  const std::size_t bytes = heddle::high_water(measured_stack).bytes;
   task.join();
   return bytes;
 }
 
+void print_used(std::size_t used) {
+  char text[32];
+  const int length = std::snprintf(text, sizeof text, "%zu\n", used > baseline ? used - baseline : 0);
+  if (write(STDOUT_FILENO, text, static_cast<std::size_t>(length)) != length) _exit(3);
+}
+
+// SIGABRT, on the alternate stack: the deepest the aborting call went.
+void on_abort(int) {
+  measured_stack.painted = true;
+  print_used(heddle::high_water(measured_stack).bytes);
+  _exit(0);
+}
+
+struct WithDestructor {
+  ~WithDestructor() { sink = 2; }
+  int value = 1;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::size_t baseline = used_by([] { nothing(); });
+  baseline = used_by([] { nothing(); });
   std::vector<std::pair<std::string, std::function<void()>>> calls = {
       {"memcpy", [] { std::memcpy(buffer_a, buffer_b, sizeof buffer_a); }},
       {"memmove", [] { std::memmove(buffer_a, buffer_a + 1, sizeof buffer_a - 1); }},
@@ -142,13 +174,66 @@ int main(int argc, char** argv) {
       {"_ZSt18_Rb_tree_decrementPSt18_Rb_tree_node_base", [] { static std::map<int, int> m{{1, 1}, {2, 2}, {3, 3}}; for (auto i = m.rbegin(); i != m.rend(); ++i) sink = i->first; }},
       {"_ZSt29_Rb_tree_insert_and_rebalancebPSt18_Rb_tree_node_baseS0_RS_", [] { std::map<int, int> m; for (int i = 0; i < 64; ++i) m[i * 7 % 64] = i; sink = m[3]; }},
       {"_ZNSt18condition_variable10notify_oneEv", [] { static std::condition_variable c; c.notify_one(); }},
-      {"abort", [] {}},  // never returns: the report only needs its frame to be small; nothing to run
+      // Error paths heddle takes (they end the program or throw).
+      {"abort", [] { std::abort(); }},
+      {"_ZSt9terminatev", [] { std::terminate(); }},
+      {"fprintf", [] { std::fprintf(stderr, "heddle measure_known: %d %s\n", sink, "fprintf to unbuffered stderr"); }},
+      {"_ZSt20__throw_system_errori", [] { try { std::__throw_system_error(EINVAL); } catch (...) { sink = 1; } }},
+      {"_ZSt20__throw_length_errorPKc", [] { try { std::__throw_length_error("measured"); } catch (...) { sink = 1; } }},
+      {"_ZSt17__throw_bad_allocv", [] { try { std::__throw_bad_alloc(); } catch (...) { sink = 1; } }},
+      {"_ZSt19__throw_logic_errorPKc", [] { try { std::__throw_logic_error("measured"); } catch (...) { sink = 1; } }},
+      {"_ZSt25__throw_bad_function_callv", [] { try { std::__throw_bad_function_call(); } catch (...) { sink = 1; } }},
+      {"_ZSt28__throw_bad_array_new_lengthv", [] { try { std::__throw_bad_array_new_length(); } catch (...) { sink = 1; } }},
+      {"_ZSt24__throw_out_of_range_fmtPKcz", [] { try { std::__throw_out_of_range_fmt("measured %zu", std::size_t{3}); } catch (...) { sink = 1; } }},
+      {"_ZNSt11logic_errorC2ERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE", [] { std::string text(40, 'x'); std::logic_error e(text); sink = e.what()[0]; }},
+      {"_ZNSt16invalid_argumentC1ERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE", [] { std::string text(40, 'x'); std::invalid_argument e(text); sink = e.what()[0]; }},
+      {"_ZNSt12length_errorC1ERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE", [] { std::string text(40, 'x'); std::length_error e(text); sink = e.what()[0]; }},
+      {"std::error_category::message", [] { sink = std::generic_category().message(EINVAL)[0] + std::system_category().message(EINVAL)[0]; }},
+      // Thread set-up heddle does the first time a thread runs a task.
+      {"pthread_getattr_np", [] { pthread_attr_t a; pthread_getattr_np(pthread_self(), &a); void* p; std::size_t n; pthread_attr_getstack(&a, &p, &n); pthread_attr_destroy(&a); sink = n != 0; }},
+      {"pthread_attr_getstack", [] { pthread_attr_t a; pthread_getattr_np(pthread_self(), &a); void* p; std::size_t n; pthread_attr_getstack(&a, &p, &n); pthread_attr_destroy(&a); sink = n != 0; }},
+      {"pthread_attr_destroy", [] { pthread_attr_t a; pthread_getattr_np(pthread_self(), &a); pthread_attr_destroy(&a); }},
+      {"pthread_getname_np", [] { char name[16]; pthread_getname_np(pthread_self(), name, sizeof name); sink = name[0]; }},
+      {"pthread_once", [] { static pthread_once_t once = PTHREAD_ONCE_INIT; pthread_once(&once, [] { sink = 3; }); }},
+      {"sigaltstack", [] { stack_t old; sigaltstack(nullptr, &old); sink = old.ss_flags; }},
+      {"__cxa_thread_atexit", [] { thread_local WithDestructor value; sink = value.value; }},
+      {"_ZNSt6thread15_M_start_threadESt10unique_ptrINS_6_StateESt14default_deleteIS1_EEPFvvE", [] { std::thread t([] { sink = 4; }); t.join(); }},
+      {"_ZNSt6thread6_StateD2Ev", [] { std::thread t([] { sink = 4; }); t.join(); }},
+      {"_ZNSt6thread4joinEv", [] { std::thread t([] { sink = 4; }); t.join(); }},
+      {"_ZNSt6thread6detachEv", [] { std::thread([] { sink = 4; }).detach(); }},
+      {"syscall", [] { static int word = 0; sink = static_cast<int>(syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0)); }},
+      // System calls of the io layer (each a thin wrapper; the lazy figure is the resolver's).
+      {"socket", [] { close(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)); }},
+      {"eventfd", [] { close(eventfd(0, EFD_CLOEXEC)); }},
+      {"fcntl", [] { sink = fcntl(0, F_GETFL); }},
+      {"poll", [] { pollfd p{0, POLLIN, 0}; sink = poll(&p, 1, 0); }},
+      {"epoll_ctl", [] { static int e = epoll_create1(EPOLL_CLOEXEC); epoll_event ev{}; sink = epoll_ctl(e, EPOLL_CTL_DEL, 0, &ev); }},
+      {"recv", [] { sink = static_cast<int>(recv(-1, buffer_a, 1, MSG_DONTWAIT)); }},
+      {"send", [] { sink = static_cast<int>(send(-1, buffer_a, 1, MSG_DONTWAIT)); }},
+      {"recvmsg", [] { msghdr m{}; sink = static_cast<int>(recvmsg(-1, &m, MSG_DONTWAIT)); }},
+      {"sendmsg", [] { msghdr m{}; sink = static_cast<int>(sendmsg(-1, &m, MSG_DONTWAIT)); }},
+      {"accept4", [] { sink = accept4(-1, nullptr, nullptr, SOCK_CLOEXEC); }},
+      {"connect", [] { sockaddr_in a{}; sink = connect(-1, reinterpret_cast<sockaddr*>(&a), sizeof a); }},
+      {"shutdown", [] { sink = shutdown(-1, SHUT_RDWR); }},
+      {"getsockopt", [] { int v; socklen_t n = sizeof v; sink = getsockopt(-1, SOL_SOCKET, SO_ERROR, &v, &n); }},
+      {"setsockopt", [] { int v = 1; sink = setsockopt(-1, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v); }},
+      {"pread", [] { sink = static_cast<int>(pread(-1, buffer_a, 1, 0)); }},
+      {"pwrite", [] { sink = static_cast<int>(pwrite(-1, buffer_a, 1, 0)); }},
+      {"fsync", [] { sink = fsync(-1); }},
+      {"fdatasync", [] { sink = fdatasync(-1); }},
+      {"nanosleep", [] { timespec t{0, 1}; sink = nanosleep(&t, nullptr); }},
   };
   if (argc == 2) {  // one function, cold
     for (auto& [name, call] : calls) {
       if (name != argv[1]) continue;
-      const std::size_t used = used_by(call);
-      std::printf("%zu\n", used > baseline ? used - baseline : 0);
+      heddle::detail::ensure_alternate_signal_stack();
+      struct sigaction action {};
+      action.sa_handler = on_abort;
+      action.sa_flags = SA_ONSTACK;
+      sigaction(SIGABRT, &action, nullptr);
+      const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);  // stderr stays unbuffered
+      dup2(null_fd, STDERR_FILENO);
+      print_used(used_by(call));
       return 0;
     }
     std::fprintf(stderr, "measure_known: no function %s\n", argv[1]);

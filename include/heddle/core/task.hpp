@@ -22,6 +22,7 @@
 
 #include "heddle/core/detail/result_slot.hpp"
 #include "heddle/core/source_location.hpp"
+#include "heddle/core/stack_sizing.hpp"
 #include "heddle/core/suspend.hpp"
 #include "heddle/stack/stack.hpp"
 
@@ -38,6 +39,9 @@ struct SpawnOptions {
   // The scheduler that runs the task (default: the spawner's). When it is
   // not this thread's, the task starts on the scheduler instead of at once.
   Scheduler* scheduler = nullptr;
+  // How the stack is sized when neither `stack` nor `pool` is named
+  // (heddle/core/stack_sizing.hpp): a proven bound, or a learned size class.
+  StackPolicy stack_policy = StackPolicy::proven;
 };
 
 namespace detail {
@@ -71,8 +75,23 @@ TaskControl* spawn_control(F&& f, const SpawnOptions& options, const SourceLocat
                            GroupLink* group = nullptr, std::size_t group_index = 0) {
   using T = std::invoke_result_t<std::decay_t<F>&>;
   using Frame = TaskFrame<std::decay_t<F>, T>;
-  TaskControl* task =
-      acquire_control(options.name, options.stack, options.pool, options.paint, options.scheduler, site);
+  StackPool* pool = options.pool;
+  LearnedStack* learned = nullptr;
+  bool paint = options.paint;
+  if (!pool && !options.stack) {
+    pool = stack_bound_of_frame<Frame>().pool;  // a proven bound, if registered
+    if (!pool && options.stack_policy == StackPolicy::learned) {
+      static LearnedStack learned_here;  // per callable type: for a lambda, its spawn site
+      const LearnedChoice choice = choose_learned_stack(learned_here);
+      pool = choice.pool;
+      if (choice.measure) {
+        learned = &learned_here;
+        paint = true;
+      }
+    }
+  }
+  TaskControl* task = acquire_control(options.name, options.stack, pool, paint, options.scheduler, site);
+  task->learned = learned;
   void* top;
   try {
     top = frame_address(task, sizeof(Frame), alignof(Frame));
@@ -176,6 +195,18 @@ template <class F>
     -> Task<std::invoke_result_t<std::decay_t<F>&>> {
   using T = std::invoke_result_t<std::decay_t<F>&>;
   return Task<T>(detail::spawn_control(std::forward<F>(f), options, site));
+}
+
+// How spawn(f) sizes f's stack from a registered bound (heddle/core/stack_sizing.hpp):
+// all zero when F has none.
+template <class F>
+StackBoundUse stack_bound_for() noexcept {
+  using Callable = std::decay_t<F>;
+  return detail::stack_bound_of_frame<detail::TaskFrame<Callable, std::invoke_result_t<Callable&>>>();
+}
+template <class F>
+StackBoundUse stack_bound_for(const F&) noexcept {
+  return stack_bound_for<F>();
 }
 
 // The running task, from inside it.

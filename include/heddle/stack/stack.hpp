@@ -1,7 +1,8 @@
 // heddle stack: where task storage lives.
 //
 // Owns: the Stack descriptor, StackPool (mmap'd stacks with a guard page, or
-// canary-protected stacks when guarded mappings run short), StaticStack<N>,
+// canary-protected stacks when guarded mappings run short, or sub-page slab
+// stacks sized from a proven bound), StaticStack<N>,
 // caller-provided spans, nested spans, painting, high-water marks and the
 // overflow report.
 //
@@ -33,6 +34,7 @@ enum class StackKind : std::uint8_t {
   static_storage,  // StaticStack<N>
   span,            // caller-provided std::span<std::byte>
   nested,          // carved from the parent's own stack (join/select/TaskGroup arms)
+  slab,            // StackPool stack smaller than a page, carved many to a page from a slab (bounded pools only)
 };
 const char* to_string(StackKind kind) noexcept;
 
@@ -66,6 +68,12 @@ constexpr std::uint64_t canary_word(const Stack& stack) noexcept {
 }
 inline constexpr std::byte kPaintByte{0xA5};
 inline constexpr std::size_t kMinimumStackBytes = arch::kMinimumStackBytes;
+// The smallest stack a bounded StackPool makes (Options::bounded): its size
+// comes from a proof, so it may be far below kMinimumStackBytes, but never
+// below the canary zone, the switch frames and one small frame.
+inline constexpr std::size_t kMinimumBoundedStackBytes = 256;
+// Sub-page stacks are carved at this stride (and alignment).
+inline constexpr std::size_t kSlabStackAlignment = 64;
 
 // Writes the canary zone (no-op for guarded stacks).
 void arm_canary(const Stack& stack) noexcept;
@@ -109,13 +117,22 @@ class StackPool {
   enum class Guard : std::uint8_t {
     automatic,  // guard pages while the process's mapping budget lasts, then canaries
     always,     // guard pages only; acquire throws std::system_error when none can be made
-    never,      // canaries only (millions of stacks, sub-page packing comes later)
+    never,      // canaries only (millions of stacks)
   };
   struct Options {
-    std::size_t stack_bytes = 64 * 1024;  // usable bytes, rounded up to whole pages
+    std::size_t stack_bytes = 64 * 1024;  // usable bytes, rounded up to whole pages (see bounded)
     std::size_t max_resident_idle = 1024; // idle stacks kept resident; the rest are madvise(DONTNEED)'d
     bool paint = false;                   // paint every stack at acquire (byte-granular high water)
     Guard guard = Guard::automatic;
+    // stack_bytes is a proven bound (tools/heddle-stack), not a guess: it
+    // may go down to kMinimumBoundedStackBytes, spawn reserves no room
+    // beyond it, and below a page the stacks are sub-page slab stacks:
+    // carved kSlabStackAlignment apart, many to a page, each with a canary
+    // zone and no guard page (Guard::always is refused), never given back
+    // to the kernel one by one (max_resident_idle does not apply). Without
+    // bounded, a size below kMinimumStackBytes is refused: a sub-page stack
+    // needs a bound.
+    bool bounded = false;
   };
   struct Stats {
     std::size_t live = 0;            // handed out now
@@ -133,8 +150,9 @@ class StackPool {
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
 
-  // Throws std::invalid_argument for a stack_bytes below kMinimumStackBytes,
-  // std::system_error (naming mmap and the size) when memory runs out.
+  // Throws std::invalid_argument for a stack_bytes below kMinimumStackBytes
+  // (kMinimumBoundedStackBytes when bounded), std::system_error (naming mmap
+  // and the size) when memory runs out.
   Stack acquire();
   void release(const Stack& stack) noexcept;
 
@@ -153,6 +171,7 @@ class StackPool {
   void release_shared(const Stack& stack) noexcept;
   void prepare(Stack& stack) noexcept;  // what every acquired stack gets before use
   bool thread_cached_ = false;
+  bool sub_page_ = false;  // bounded and smaller than a page: slab stacks
   Stack make_guarded();
   Stack make_canary();
 

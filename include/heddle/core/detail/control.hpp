@@ -144,6 +144,8 @@ struct TaskControl {
 
   // Storage.
   Stack stack;
+  // Where this task's measured stack use goes at release (StackPolicy::learned), or null.
+  struct LearnedStack* learned = nullptr;
   TaskFrameBase* frame = nullptr;
   void* result = nullptr;  // the frame's ResultSlot<T>
 

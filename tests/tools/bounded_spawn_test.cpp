@@ -1,0 +1,127 @@
+// Tasks whose stacks come from proven bounds: this test target is built
+// with heddle_stack_bounds() (tests/tools/CMakeLists.txt), so
+// tools/heddle-stack bounded its task entries before it linked.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <type_traits>
+
+#include "heddle/heddle.hpp"
+
+extern "C" {
+volatile int bounded_sink;
+
+__attribute__((noinline)) void bounded_leaf() {
+  volatile char buffer[200];
+  buffer[0] = 1;
+  bounded_sink = buffer[0];
+}
+__attribute__((noinline)) void bounded_middle() {
+  volatile char buffer[300];
+  buffer[0] = 2;
+  bounded_leaf();
+  bounded_sink = buffer[0];
+}
+// Writes its whole 64 KiB frame: far past the straight chain's bound.
+__attribute__((noinline)) void sixty_four_kilobyte_frame() {
+  char buffer[64 * 1024];
+  std::memset(buffer, 0x5a, sizeof buffer);
+  asm volatile("" : : "r"(buffer) : "memory");
+  bounded_sink = buffer[100];
+}
+}
+
+namespace {
+
+// Namespace-scope lambdas: each is a callable type of its own, which the
+// tool bounds and spawn looks up by its TaskFrame's type name.
+const auto straight_chain = [] { bounded_middle(); };
+const auto past_the_bound = [] {
+  bounded_middle();
+  sixty_four_kilobyte_frame();
+};
+const auto through_a_pointer = [] {
+  void (*volatile call)() = bounded_middle;
+  call();
+};
+
+TEST(BoundedSpawn, AStraightChainGetsAStackOfExactlyItsBound) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for(straight_chain);
+  ASSERT_GT(use.bound_bytes, 0u) << "tools/heddle-stack did not bound the straight chain: see "
+                                    "tools_bounded_spawn_tests_stack_bounds/stack_bounds.json in the build tree";
+  ASSERT_NE(use.pool, nullptr);
+  EXPECT_TRUE(use.pool->options().bounded);
+  // The canary zone, the task's frame (16-byte rounded) and the bound,
+  // rounded up to the slab alignment, or to pages from a page up.
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  using Frame = heddle::detail::TaskFrame<std::decay_t<decltype(straight_chain)>, void>;
+  const std::size_t frame = sizeof(Frame) + alignof(Frame) - 1;
+  const std::size_t exact = heddle::kCanaryBytes + (frame + 15) / 16 * 16 + use.bound_bytes;
+  const std::size_t slab = (exact + heddle::kSlabStackAlignment - 1) / heddle::kSlabStackAlignment * heddle::kSlabStackAlignment;
+  EXPECT_EQ(use.stack_bytes, slab < page ? slab : (slab + page - 1) / page * page);
+  auto task = heddle::spawn(straight_chain);
+  EXPECT_EQ(task.stack().size, use.stack_bytes);
+  EXPECT_EQ(task.stack().pool, use.pool);
+  const heddle::StackKind kind = task.stack().kind;
+  EXPECT_EQ(kind == heddle::StackKind::slab, use.stack_bytes < page);
+  task.join();  // a canary overwrite would have aborted
+  std::printf("straight chain: bound %zu bytes, stack %zu bytes (%s)\n", use.bound_bytes, use.stack_bytes,
+              heddle::to_string(kind));
+}
+
+TEST(BoundedSpawn, TheTaskUsesNoMoreThanItsBound) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for(straight_chain);
+  ASSERT_GT(use.bound_bytes, 0u);
+  // Painted: the byte-exact high-water mark, measured from the stack's top,
+  // covers the task's frame (at the top) and everything below it.
+  auto task = heddle::spawn(straight_chain, {.paint = true});
+  const heddle::StackUsage used = task.stack_high_water();
+  task.join();
+  EXPECT_EQ(used.granularity, 8u);
+  EXPECT_LE(used.bytes, use.stack_bytes - heddle::kCanaryBytes);
+  EXPECT_GT(used.bytes, 500u) << "the chain's own frames (500 bytes of buffers) were not measured";
+  std::printf("straight chain: bound %zu bytes, stack %zu bytes, measured use %zu bytes\n", use.bound_bytes,
+              use.stack_bytes, used.bytes);
+}
+
+TEST(BoundedSpawn, AnIndirectCallKeepsTheDefaultPool) {
+  EXPECT_EQ(heddle::stack_bound_for(through_a_pointer).bound_bytes, 0u);
+  auto task = heddle::spawn(through_a_pointer);
+  EXPECT_EQ(task.stack().pool, &heddle::StackPool::default_pool());
+  task.join();
+}
+
+TEST(BoundedSpawn, AProvenBoundWinsOverALearnedSize) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for(straight_chain);
+  ASSERT_GT(use.bound_bytes, 0u);
+  auto task = heddle::spawn(straight_chain, {.stack_policy = heddle::StackPolicy::learned});
+  EXPECT_EQ(task.stack().pool, use.pool);
+  EXPECT_FALSE(task.stack().painted) << "a proven task is not measured for learning";
+  task.join();
+}
+
+TEST(BoundedSpawn, NamingAPoolWins) {
+  heddle::StackPool pool;
+  auto task = heddle::spawn(straight_chain, {.pool = &pool});
+  EXPECT_EQ(task.stack().pool, &pool);
+  task.join();
+}
+
+using BoundedSpawnDeathTest = testing::Test;
+
+TEST(BoundedSpawnDeathTest, AFrameBeyondTheBoundIsCaught) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for(straight_chain);
+  ASSERT_GT(use.bound_bytes, 0u);
+  // The straight chain's stack, for a task that goes one 64 KiB frame further.
+  EXPECT_DEATH(
+      {
+        auto task = heddle::spawn(past_the_bound, {.name = "past-the-bound", .pool = use.pool});
+        task.join();
+      },
+      "stack overflow in task \"past-the-bound\"");
+}
+
+}  // namespace
