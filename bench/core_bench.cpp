@@ -40,6 +40,18 @@ void spawn_join_heddle(benchmark::State& state) {
 }
 BENCHMARK(spawn_join_heddle)->Name("spawn_join/heddle")->UseRealTime();
 
+// The same on sub-page slab stacks: a bounded StackPool of 1 KiB stacks,
+// carved 64 bytes apart, many to a page, canary-checked (what spawn uses for
+// a callable whose proven bound is that small).
+void spawn_join_heddle_subpage(benchmark::State& state) {
+  heddle::spawn([] {}).join();  // the thread's first task takes the cold paths, on a default stack
+  heddle::StackPool pool({.stack_bytes = 1024, .bounded = true});
+  heddle::SpawnOptions options{.pool = &pool};
+  heddle::spawn([] {}, options).join();  // warm the pool
+  for (auto _ : state) heddle::spawn([] {}, options).join();
+}
+BENCHMARK(spawn_join_heddle_subpage)->Name("spawn_join/heddle_subpage_1k")->UseRealTime();
+
 void spawn_join_heddle_batch(benchmark::State& state) {
   constexpr int kBatch = 1000;
   heddle::StackPool pool;

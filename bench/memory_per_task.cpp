@@ -11,6 +11,15 @@
 //   heddle_span_2k          2 KiB caller-provided stacks (heddle's minimum),
 //                           carved from one mapping: what sub-page placement
 //                           can reach once a bound makes it safe
+//   heddle_learned          StackPolicy::learned: the first tasks are measured on
+//                           default stacks, the rest get the size class learned
+//   heddle_bounded          the stack tools/heddle-stack proved for the task's
+//                           callable (this program is built with
+//                           heddle_stack_bounds(); with clang there is no bound
+//                           and the variant says so)
+//   heddle_slab_1k          1 KiB sub-page slab stacks from a bounded StackPool,
+//                           sized BY HAND from the chain's measured use (608
+//                           bytes): what a proven bound of that size would give
 //   boost_fiber_16k         Boost.Fiber with 16 KiB pooled_fixedsize_stack stacks,
 //                           parked on a fibers::condition_variable
 // Go's and tokio's figures come from bench/peers ("parkchain"); scripts/bench
@@ -49,13 +58,24 @@ template <class Wait>
   return chain_b(wait) + 1;
 }
 
+// The heddle task: named types (not lambdas), so that heddle_bounded can
+// ask for the bound of exactly the callable type it spawns.
+struct EventWait {
+  heddle::Event* event;
+  void operator()() const { event->wait(); }
+};
+struct ChainTask {
+  EventWait* wait;
+  int operator()() const { return chain_a(*wait); }
+};
+
 // Spawns n tasks with `options_for(i)` on a Loop, each parking at the end of
 // the chain; returns resident bytes per parked task.
 template <class OptionsFor>
 double heddle_parked(std::size_t n, OptionsFor options_for) {
   heddle::Loop loop;
   heddle::Event event;
-  auto wait = [&event] { event.wait(); };
+  EventWait wait{&event};
   const long before = resident_kib();
   long during = before;
   auto owner = loop.spawn([&] {
@@ -63,7 +83,7 @@ double heddle_parked(std::size_t n, OptionsFor options_for) {
     // measurement starts: it is the benchmark's, not the tasks' memory.
     std::vector<heddle::Task<int>> tasks(n);
     const long handles = resident_kib() - before;
-    for (std::size_t i = 0; i < n; ++i) tasks[i] = heddle::spawn([&wait] { return chain_a(wait); }, options_for(i));
+    for (std::size_t i = 0; i < n; ++i) tasks[i] = heddle::spawn(ChainTask{&wait}, options_for(i));
     during = resident_kib() - handles;
     event.set();
     for (auto& task : tasks) {
@@ -73,6 +93,20 @@ double heddle_parked(std::size_t n, OptionsFor options_for) {
   loop.run();
   owner.join();
   return static_cast<double>(during - before) * 1024.0 / static_cast<double>(n);
+}
+
+// The chain's task with the default options: spawn takes its proven bound,
+// if tools/heddle-stack found one. Says what it got on stderr; negative when
+// there is no bound to measure.
+double heddle_parked_bounded(std::size_t n) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for<ChainTask>();
+  if (use.bound_bytes == 0) {
+    std::fprintf(stderr, "memory_per_task: no proven bound for the chain's task (build with GCC: heddle_stack_bounds)\n");
+    return -1;
+  }
+  std::fprintf(stderr, "memory_per_task: heddle_bounded: bound %zu bytes, stack %zu bytes\n", use.bound_bytes,
+               use.stack_bytes);
+  return heddle_parked(n, [](std::size_t) { return heddle::SpawnOptions{}; });
 }
 
 double boost_fiber_parked(std::size_t n) {
@@ -125,11 +159,20 @@ int main(int argc, char** argv) {
       return heddle::SpawnOptions{.stack = heddle::stack_from_span(std::span(base + i * kStack, kStack))};
     });
     ::munmap(region, n * kStack);
+  } else if (variant == "heddle_learned") {
+    bytes = heddle_parked(n, [](std::size_t) { return heddle::SpawnOptions{.stack_policy = heddle::StackPolicy::learned}; });
+  } else if (variant == "heddle_bounded") {
+    bytes = heddle_parked_bounded(n);
+    if (bytes < 0) return 1;
+  } else if (variant == "heddle_slab_1k") {
+    heddle::StackPool pool({.stack_bytes = 1024, .bounded = true});
+    bytes = heddle_parked(n, [&pool](std::size_t) { return heddle::SpawnOptions{.pool = &pool}; });
   } else if (variant == "boost_fiber_16k") {
     bytes = boost_fiber_parked(n);
   } else {
     std::fprintf(stderr,
-                 "usage: memory_per_task {heddle_default|heddle_pool_16k_canary|heddle_span_2k|boost_fiber_16k} [N]\n");
+                 "usage: memory_per_task {heddle_default|heddle_pool_16k_canary|heddle_span_2k|heddle_learned|"
+                 "heddle_bounded|heddle_slab_1k|boost_fiber_16k} [N]\n");
     return 2;
   }
   std::printf("memory_per_parked_task %s %.0f bytes\n", variant.c_str(), bytes);

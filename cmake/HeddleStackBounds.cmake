@@ -2,8 +2,12 @@
 # proven bounds (GCC).
 #
 # The target is compiled with -fcallgraph-info=su (a .ci call graph beside
-# each object) and linked with -z now (so no lazy-binding resolver runs on a
-# task's stack, and the tool may use its -z now figures). Before the target
+# each object) and linked with -z now, -static-libstdc++ and -static-libgcc:
+# then no lazy-binding resolver ever runs on a task's stack (it needs about
+# 3 KiB there, and libstdc++'s and libgcc's own calls into libc would go
+# through it even in a -z now program), and the tool may use its "now"
+# figures. The target must link heddle's static library (heddle::heddle),
+# not libheddle.so, which brings the shared C++ runtime. Before the target
 # links, tools/heddle-stack reads its call graph and heddle's, bounds every
 # task entry (each callable type the target spawns), and writes
 # <binary dir>/<target>_stack_bounds/stack_bounds.cpp, a registration of
@@ -29,7 +33,7 @@ function(heddle_stack_bounds target)
   set(dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_stack_bounds)
   file(MAKE_DIRECTORY ${dir})
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fcallgraph-info=su>)
-  target_link_options(${target} PRIVATE -Wl,-z,now ${dir}/stack_bounds.o)
+  target_link_options(${target} PRIVATE -Wl,-z,now -static-libstdc++ -static-libgcc ${dir}/stack_bounds.o)
   add_custom_command(TARGET ${target} PRE_LINK
     COMMAND ${Python3_EXECUTABLE} ${HEDDLE_STACK_TOOL} --binding now --quiet --target ${target}
             --generate ${dir}/stack_bounds.cpp --json ${dir}/stack_bounds.json

@@ -504,7 +504,8 @@ def main(argv=None):
     parser.add_argument("--rules", default=os.path.join(HERE, "rules.json"))
     parser.add_argument("--arch", default=os.uname().machine, choices=sorted(ENTRY_FRAME_BYTES))
     parser.add_argument("--binding", default="lazy", choices=["lazy", "now"],
-                        help="now: the program is linked with -z now, so no lazy-binding resolver runs on a task's stack")
+                        help="now: the program is linked with -z now and the static C++ runtime (as heddle_stack_bounds() links it), "
+                             "so no lazy-binding resolver runs on a task's stack")
     parser.add_argument("--library", action="append", default=[], metavar="DIR",
                         help="a library's .ci files (heddle's): its task entries are bounded only once the program can reach "
                              "the function that spawns them")
