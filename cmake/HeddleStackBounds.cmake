@@ -37,7 +37,7 @@ function(heddle_stack_bounds target)
   add_custom_command(TARGET ${target} PRE_LINK
     COMMAND ${Python3_EXECUTABLE} ${HEDDLE_STACK_TOOL} --binding now --quiet --target ${target}
             --generate ${dir}/stack_bounds.cpp --json ${dir}/stack_bounds.json
-            ${CMAKE_CURRENT_BINARY_DIR}/CMakeFiles/${target}.dir ${HEDDLE_CALLGRAPH_DIR}
+            ${CMAKE_CURRENT_BINARY_DIR}/CMakeFiles/${target}.dir --library ${HEDDLE_CALLGRAPH_DIR}
     COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -O2 -fPIC -I${HEDDLE_STACK_INCLUDE_DIR}
             -c ${dir}/stack_bounds.cpp -o ${dir}/stack_bounds.o
     VERBATIM

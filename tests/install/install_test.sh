@@ -19,6 +19,14 @@ sections=$(readelf -SW "$work/consumer/consumer_static")
 if [[ $sections != *.debug_gdb_scripts* ]]; then
   echo "consumer_static has no .debug_gdb_scripts section (the inlined gdb extension)"; exit 1
 fi
+# heddle_stack_bounds() from the installed package: the tool ran before the
+# link (its report names the consumer's task) and the program runs.
+if [ -x "$work/consumer/consumer_bounded" ]; then
+  "$work/consumer/consumer_bounded"
+  report="$work/consumer/consumer_bounded_stack_bounds/stack_bounds.json"
+  grep -q '"heddle_stack_bounds": 1' "$report" || { echo "no heddle-stack report at $report"; exit 1; }
+  grep -q 'main()' "$report" || { echo "the report names no task of the consumer's main(): $report"; exit 1; }
+fi
 if [ -x "$work/consumer/consumer_shared" ]; then
   "$work/consumer/consumer_shared"
   # Capture ldd's output first: with pipefail, `ldd | grep -q` fails when
