@@ -65,14 +65,16 @@ Profile& profile() {
 
 }  // namespace
 
-void record_stack_use(const TaskControl* task) noexcept {
-  const StackUsage used = high_water(task->stack);
+namespace {
+
+void record(SiteKey key, const Stack& stack) noexcept {
+  const StackUsage used = high_water(stack);
   try {
     Profile& p = profile();
     std::lock_guard lock(p.mutex);
-    SiteCounts& site = p.sites[SiteKey{task->spawn_file, task->spawn_line, task->spawn_function, task->name}];
+    SiteCounts& site = p.sites[std::move(key)];
     ++site.tasks;
-    site.stack_bytes = std::max(site.stack_bytes, task->stack.size);
+    site.stack_bytes = std::max(site.stack_bytes, stack.size);
     if (used.granularity == 0) {
       ++site.unmeasured;
       return;
@@ -81,6 +83,23 @@ void record_stack_use(const TaskControl* task) noexcept {
     site.granularity = std::max(site.granularity, used.granularity);
   } catch (...) {
     // Out of memory for a new site: this one task goes unrecorded.
+  }
+}
+
+}  // namespace
+
+void record_stack_use(const TaskControl* task) noexcept {
+  try {
+    record(SiteKey{task->spawn_file, task->spawn_line, task->spawn_function, task->name}, task->stack);
+  } catch (...) {
+    // Out of memory for the name's copy: this one task goes unrecorded.
+  }
+}
+
+void record_segment_use(const SourceLocation& site, const Stack& segment) noexcept {
+  try {
+    record(SiteKey{site.file_name(), site.line(), site.function_name(), "with_stack segment"}, segment);
+  } catch (...) {
   }
 }
 

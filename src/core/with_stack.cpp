@@ -3,6 +3,8 @@
 // segment may be in use until the process exits).
 #include "heddle/core/with_stack.hpp"
 
+#include "heddle/core/detail/stack_profile.hpp"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -37,12 +39,13 @@ StackPool& pool_for(std::size_t bytes) {
 
 }  // namespace
 
-Segment::Segment(std::size_t bytes) {
+Segment::Segment(std::size_t bytes, const SourceLocation& site) : site_(site) {
   StackPool& pool = pool_for(bytes);
   stack_ = pool.acquire();
 }
 
 Segment::~Segment() {
+  if (stack_profile_on.load(std::memory_order_relaxed)) [[unlikely]] record_segment_use(site_, stack_);
   if (stack_.pool) stack_.pool->release(stack_);
 }
 

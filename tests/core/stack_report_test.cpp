@@ -102,6 +102,31 @@ TEST_F(StackReport, CallerStorageThatIsNotPaintedIsCountedNotSized) {
   EXPECT_STREQ(site->precision(), "unknown");
 }
 
+TEST_F(StackReport, AWithStackSegmentIsASiteOfItsOwn) {
+  heddle::StackPool pool({.stack_bytes = 64 * 1024, .paint = true});
+  heddle::spawn(
+      [] {
+        use_stack(512);
+        // Beyond the boundary: 24 KiB on a 64 KiB segment, and twice.
+        for (int i = 0; i < 2; ++i) heddle::with_stack(64 * 1024, [] { return use_stack(24 * 1024); });
+      },
+      {.name = "caller", .pool = &pool})
+      .join();
+  const auto sites = heddle::stack_report();
+  const auto* caller = find(sites, "caller");
+  const auto* segment = find(sites, "with_stack segment");
+  ASSERT_NE(caller, nullptr);
+  ASSERT_NE(segment, nullptr);
+  EXPECT_EQ(segment->tasks, 2u);
+  EXPECT_EQ(segment->stack_bytes, 64u * 1024);
+  EXPECT_STREQ(segment->precision(), "pages");  // segment pools do not paint
+  EXPECT_GE(segment->high_water, 24u * 1024);
+  EXPECT_NE(segment->file.find("stack_report_test.cpp"), std::string::npos);
+  EXPECT_GT(segment->line, caller->line) << "the with_stack call's line, not the spawn's";
+  // The caller's own stack does not count what ran on the segment.
+  EXPECT_LT(caller->high_water, 16u * 1024);
+}
+
 TEST_F(StackReport, NothingIsRecordedWhileTheProfileIsOff) {
   heddle::enable_stack_profile(false);
   EXPECT_FALSE(heddle::stack_profile_enabled());

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 #include "heddle/heddle.hpp"
@@ -42,6 +43,15 @@ const auto straight_chain = [] { bounded_middle(); };
 const auto past_the_bound = [] {
   bounded_middle();
   sixty_four_kilobyte_frame();
+};
+// A recursion that could not be bounded where it runs, moved beyond a
+// with_stack boundary: the task's own bound stops there, and the segment's
+// callable gets a bound of its own in the tool's report.
+const auto beyond_a_boundary = [] {
+  return heddle::with_stack(64 * 1024, [] {
+    bounded_middle();
+    return 7;
+  });
 };
 const auto through_a_pointer = [] {
   void (*volatile call)() = bounded_middle;
@@ -85,6 +95,28 @@ TEST(BoundedSpawn, TheTaskUsesNoMoreThanItsBound) {
   EXPECT_GT(used.bytes, 500u) << "the chain's own frames (500 bytes of buffers) were not measured";
   std::printf("straight chain: bound %zu bytes, stack %zu bytes, measured use %zu bytes\n", use.bound_bytes,
               use.stack_bytes, used.bytes);
+}
+
+TEST(BoundedSpawn, AWithStackCallIsABoundaryAndItsCallableIsBoundedApart) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for(beyond_a_boundary);
+  ASSERT_GT(use.bound_bytes, 0u) << "the with_stack call should end the task's bound, not make it unbounded";
+  auto task = heddle::spawn(beyond_a_boundary);
+  EXPECT_EQ(task.stack().pool, use.pool);
+  EXPECT_EQ(task.join(), 7);
+  // The tool's report lists the segment's callable with a bound of its own.
+  std::FILE* report = std::fopen(HEDDLE_STACK_BOUNDS_JSON, "r");
+  ASSERT_NE(report, nullptr) << HEDDLE_STACK_BOUNDS_JSON;
+  std::string text;
+  char chunk[4096];
+  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, report)) > 0;) text.append(chunk, n);
+  std::fclose(report);
+  const std::size_t segment = text.find("\"kind\": \"with_stack segment\"");
+  ASSERT_NE(segment, std::string::npos) << "no with_stack segment entry in " << HEDDLE_STACK_BOUNDS_JSON;
+  // The entry's fields follow its kind (heddle_stack.py writes them in order).
+  const std::size_t bounded = text.find("\"bounded\": ", segment);
+  ASSERT_NE(bounded, std::string::npos);
+  const std::string bounded_true = "\"bounded\": true";
+  EXPECT_EQ(text.compare(bounded, bounded_true.size(), bounded_true), 0) << text.substr(segment, 400);
 }
 
 TEST(BoundedSpawn, AnIndirectCallKeepsTheDefaultPool) {

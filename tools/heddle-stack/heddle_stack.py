@@ -59,6 +59,7 @@ SIZE_RE = re.compile(r"^(\d+) bytes \(([a-z,]+)\)$")
 ENTRY_TITLE_RE = re.compile(r"^(?:.*:)?_Z(N6heddle6detail9TaskFrameI.*E)3runEv$")
 INDIRECT = "__indirect_call"
 ANY_HOOK_RE = re.compile(r"SuspendHooks<OnSuspend, OnCancel>::call_(?:suspend|cancel)\(.*\[with OnSuspend = (.*?)::<lambda")
+SEGMENT_ENTRY_RE = re.compile(r"heddle::with_stack<(.*)>\(.*\)::<lambda\(void\*\)>::_FUN\(void\*\)")
 ENTRY_CALLABLE_RE = re.compile(r"\[with F = (.*?)::<lambda")
 HOOK_RE = re.compile(r"SuspendHooks<OnSuspend, OnCancel>::call_suspend\(void\*, const heddle::Resumer&\) \[with OnSuspend = (.*?)::<lambda")
 SPECIAL_TARGETS = ("<entry>", "<hooks-of-path>")
@@ -328,8 +329,6 @@ class Analysis:
                     if below.bytes > deepest.bytes:
                         deepest = below
                 continue
-            if rule is not None and rule[1]:  # a boundary: its callees run elsewhere
-                continue
             below = self.depth(callee, entry, here)
             problems.extend(below.problems)
             measured.extend(below.measured)
@@ -414,8 +413,33 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, 
         depth = analysis.depth(task_entry, title, [])
         fixed = ENTRY_FRAME_BYTES[arch] + RED_ZONE_BYTES[arch]
         entries.append({
+            "kind": "task",
             "type": entry_type_name(title),
             "callable": callable_name(function),
+            "location": function.location,
+            "bounded": not depth.problems,
+            "bytes": depth.bytes + fixed if not depth.problems else None,
+            "frames_bytes": depth.bytes,
+            "deepest_path": [analysis.label(t) for t in depth.path],
+            "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
+            "measured": depth.measured,
+        })
+    # Beyond each with_stack boundary: the callable runs on a segment from
+    # segment_entry (task.cpp), so it gets a bound of its own, reported
+    # beside the tasks' (with_stack's caller names the segment's size; the
+    # report says whether it is enough).
+    segment_entry = next((t for t, f in functions.items() if f.frame is not None
+                          and "heddle::detail::{anonymous}::segment_entry(void*, void*)" in f.name), None)
+    for title, function in sorted(functions.items()):
+        match = SEGMENT_ENTRY_RE.search(function.name) if function.frame is not None else None
+        if not match or segment_entry is None:
+            continue
+        depth = analysis.depth(segment_entry, title, [])
+        fixed = ENTRY_FRAME_BYTES[arch] + RED_ZONE_BYTES[arch]
+        entries.append({
+            "kind": "with_stack segment",
+            "type": title,
+            "callable": match.group(1),
             "location": function.location,
             "bounded": not depth.problems,
             "bytes": depth.bytes + fixed if not depth.problems else None,
@@ -456,13 +480,17 @@ def write_generated(entries, path, target):
         "",
     ]
     for entry in sorted(entries, key=lambda e: e["callable"]):
+        if entry.get("kind") == "with_stack segment":
+            figure = f"{entry['bytes']} bytes" if entry["bounded"] else "unbounded"
+            lines.append(f"// with_stack segment (sized by its caller): {comment_text(entry['callable'])} needs {figure}")
+            continue
         if not entry["bounded"]:
             lines.append(f"// unbounded, keeps the default pool: {comment_text(entry['callable'])} ({entry['location']})")
             for problem in entry["problems"][:3]:
                 lines.append(f"//   {problem['kind']}: {comment_text(problem['detail'])}")
             if len(entry["problems"]) > 3:
                 lines.append(f"//   ... and {len(entry['problems']) - 3} more (heddle-stack --json)")
-    bounded = sorted((e for e in entries if e["bounded"]), key=lambda e: e["type"])
+    bounded = sorted((e for e in entries if e["bounded"] and e.get("kind", "task") == "task"), key=lambda e: e["type"])
     lines += ["", "namespace {", ""]
     if bounded:
         lines.append("constexpr heddle::StackBound kBounds[] = {")
@@ -486,12 +514,13 @@ def write_generated(entries, path, target):
 
 def print_report(entries, out):
     for entry in sorted(entries, key=lambda e: (not e["bounded"], e["callable"])):
+        what = "with_stack segment: " if entry.get("kind") == "with_stack segment" else ""
         if entry["bounded"]:
             basis = "proven" if not entry["measured"] else "measured (" + ", ".join(entry["measured"]) + ")"
-            print(f"bounded   {entry['bytes']:>7} bytes  {entry['callable']}  [{entry['location']}]  {basis}", file=out)
+            print(f"bounded   {entry['bytes']:>7} bytes  {what}{entry['callable']}  [{entry['location']}]  {basis}", file=out)
             print(f"          deepest: {' -> '.join(entry['deepest_path'])}", file=out)
         else:
-            print(f"UNBOUNDED               {entry['callable']}  [{entry['location']}]", file=out)
+            print(f"UNBOUNDED               {what}{entry['callable']}  [{entry['location']}]", file=out)
             for problem in entry["problems"]:
                 print(f"          {problem['kind']}: {problem['detail']}", file=out)
                 print(f"            via {' -> '.join(problem['path'])}", file=out)

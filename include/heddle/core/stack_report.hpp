@@ -32,7 +32,7 @@ struct SpawnSiteStack {
   unsigned line = 0;
   std::string function;
   std::string name;      // the task name given at that site ("" if none)
-  std::uint64_t tasks = 0;        // tasks measured there
+  std::uint64_t tasks = 0;        // tasks measured there (for a with_stack site: segments)
   std::uint64_t unmeasured = 0;   // tasks there whose stack could not be measured
   std::size_t high_water = 0;     // the deepest any of them used, in bytes from the stack's top
   std::size_t granularity = 0;    // 8 (bytes), the page size (pages), or 0 (unknown: none measured)

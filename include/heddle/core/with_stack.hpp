@@ -14,8 +14,11 @@
 // While the function runs on the segment, the task's stack is the segment:
 // an overflow there is caught (guard page, or canary) and reported naming
 // the task; dump_tasks shows the frames on the segment; stack_report still
-// measures the task's own stack. Outside a task (a plain thread) it works
-// the same, for the thread.
+// measures the task's own stack, and, while the profile is on, each
+// segment too: it is given back as a site of its own, the with_stack (or
+// maybe_grow) call, named "with_stack segment", so that the function
+// beyond the boundary gets its own figure. Outside a task (a plain thread)
+// it works the same, for the thread.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +27,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "heddle/core/source_location.hpp"
 #include "heddle/stack/stack.hpp"
 
 namespace heddle {
@@ -35,11 +39,12 @@ void run_on_stack(const Stack& segment, void (*run)(void*), void* context);
 // its canary zone), or on the thread's own stack outside a task.
 std::size_t stack_left_here() noexcept;
 // A segment of at least `bytes` from the pool of its size class; gives it
-// back on destruction. Throws std::invalid_argument for 0 or more than
+// back on destruction (adding its use to the stack profile under `site`
+// while the profile is on). Throws std::invalid_argument for 0 or more than
 // kMaxSegmentBytes, std::system_error when memory runs out.
 class Segment {
  public:
-  explicit Segment(std::size_t bytes);
+  Segment(std::size_t bytes, const SourceLocation& site);
   ~Segment();
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
@@ -47,6 +52,7 @@ class Segment {
 
  private:
   Stack stack_;
+  SourceLocation site_;
 };
 }  // namespace detail
 
@@ -58,10 +64,11 @@ inline std::size_t stack_left() noexcept { return detail::stack_left_here(); }
 // Runs f() on a segment of at least `bytes` and returns what it returns (or
 // throws what it throws).
 template <class F>
-auto with_stack(std::size_t bytes, F&& f) -> std::invoke_result_t<F&> {
+auto with_stack(std::size_t bytes, F&& f, SourceLocation site = SourceLocation::current())
+    -> std::invoke_result_t<F&> {
   using Result = std::invoke_result_t<F&>;
   using Function = std::remove_reference_t<F>;
-  detail::Segment segment(bytes);
+  detail::Segment segment(bytes, site);
   if constexpr (std::is_void_v<Result>) {
     detail::run_on_stack(segment.stack(), [](void* c) { (*static_cast<Function*>(c))(); },
                          const_cast<void*>(static_cast<const void*>(std::addressof(f))));
@@ -92,9 +99,10 @@ auto with_stack(std::size_t bytes, F&& f) -> std::invoke_result_t<F&> {
 // below the caller, and on a segment of `bytes` (with_stack) otherwise: the
 // cheap guard for each level of a deep recursion.
 template <class F>
-auto maybe_grow(std::size_t red_zone, std::size_t bytes, F&& f) -> std::invoke_result_t<F&> {
+auto maybe_grow(std::size_t red_zone, std::size_t bytes, F&& f, SourceLocation site = SourceLocation::current())
+    -> std::invoke_result_t<F&> {
   if (stack_left() >= red_zone) return f();
-  return with_stack(bytes, std::forward<F>(f));
+  return with_stack(bytes, std::forward<F>(f), site);
 }
 
 }  // namespace heddle

@@ -4,6 +4,9 @@
 
 #include <atomic>
 
+#include "heddle/core/source_location.hpp"
+#include "heddle/stack/stack.hpp"
+
 namespace heddle::detail {
 
 struct TaskControl;
@@ -13,5 +16,8 @@ extern std::atomic<bool> stack_profile_on;
 // Adds the task's stack high-water mark to its spawn site (before its stack
 // goes back to its pool).
 void record_stack_use(const TaskControl* task) noexcept;
+// Adds a with_stack segment's high-water mark to the site of the with_stack
+// call, named "with_stack segment" (before the segment goes back).
+void record_segment_use(const SourceLocation& site, const Stack& segment) noexcept;
 
 }  // namespace heddle::detail
