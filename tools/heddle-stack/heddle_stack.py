@@ -369,6 +369,22 @@ def callable_name(function: Function) -> str:
     return match.group(1) if match else function.name
 
 
+def entry_record(analysis, kind, type_name, callable_text, location, depth, fixed):
+    """One line of the report: what was bounded, and how, or why not."""
+    return {
+        "kind": kind,
+        "type": type_name,
+        "callable": callable_text,
+        "location": location,
+        "bounded": not depth.problems,
+        "bytes": depth.bytes + fixed if not depth.problems else None,
+        "frames_bytes": depth.bytes,
+        "deepest_path": [analysis.label(t) for t in depth.path],
+        "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
+        "measured": depth.measured,
+    }
+
+
 def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, library_paths=()):
     functions: dict[str, Function] = {}
     for path in collect_ci_files(list(ci_paths) + list(library_paths)):
@@ -393,13 +409,7 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, 
             if function.frame is None or not pattern.search(function.name):
                 continue
             depth = analysis.depth(title, None, [])
-            entries.append({
-                "type": title, "callable": function.name, "location": function.location,
-                "bounded": not depth.problems, "bytes": depth.bytes if not depth.problems else None,
-                "frames_bytes": depth.bytes, "deepest_path": [analysis.label(t) for t in depth.path],
-                "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
-                "measured": depth.measured,
-            })
+            entries.append(entry_record(analysis, "function", title, function.name, function.location, depth, 0))
         return entries
     task_entry = find_task_entry(functions)
     program_roots = [t for t, f in functions.items() if f.frame is not None and not f.library
@@ -411,19 +421,8 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, 
         if function.frame is None or not ENTRY_TITLE_RE.match(title):
             continue
         depth = analysis.depth(task_entry, title, [])
-        fixed = ENTRY_FRAME_BYTES[arch] + RED_ZONE_BYTES[arch]
-        entries.append({
-            "kind": "task",
-            "type": entry_type_name(title),
-            "callable": callable_name(function),
-            "location": function.location,
-            "bounded": not depth.problems,
-            "bytes": depth.bytes + fixed if not depth.problems else None,
-            "frames_bytes": depth.bytes,
-            "deepest_path": [analysis.label(t) for t in depth.path],
-            "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
-            "measured": depth.measured,
-        })
+        entries.append(entry_record(analysis, "task", entry_type_name(title), callable_name(function),
+                                    function.location, depth, ENTRY_FRAME_BYTES[arch] + RED_ZONE_BYTES[arch]))
     # Beyond each with_stack boundary: the callable runs on a segment from
     # segment_entry (task.cpp), so it gets a bound of its own, reported
     # beside the tasks' (with_stack's caller names the segment's size; the
@@ -435,19 +434,8 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, 
         if not match or segment_entry is None:
             continue
         depth = analysis.depth(segment_entry, title, [])
-        fixed = ENTRY_FRAME_BYTES[arch] + RED_ZONE_BYTES[arch]
-        entries.append({
-            "kind": "with_stack segment",
-            "type": title,
-            "callable": match.group(1),
-            "location": function.location,
-            "bounded": not depth.problems,
-            "bytes": depth.bytes + fixed if not depth.problems else None,
-            "frames_bytes": depth.bytes,
-            "deepest_path": [analysis.label(t) for t in depth.path],
-            "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
-            "measured": depth.measured,
-        })
+        entries.append(entry_record(analysis, "with_stack segment", title, match.group(1), function.location, depth,
+                                    ENTRY_FRAME_BYTES[arch] + RED_ZONE_BYTES[arch]))
     # Several copies of one callable type (the same lambda mangling in two
     # files): keep the largest, and unbounded wins.
     merged: dict[str, dict] = {}
