@@ -13,6 +13,11 @@
 // tasks to a page, canary-checked). A callable is identified by
 // typeid(detail::TaskFrame<F, T>).name(), the name the tool derives from
 // the symbol of TaskFrame<F, T>::run(); builds without RTTI find no bound.
+// A bound counts the red zone but not a signal frame: a handler installed
+// without SA_ONSTACK runs on whatever stack is running, and its frame
+// (over 3 KiB with AVX-512 state) would overflow a tight stack. Install
+// handlers with SA_ONSTACK (heddle gives every thread that runs tasks an
+// alternate signal stack) or block signals on those threads.
 //
 // Learned sizes (SpawnOptions::stack_policy = StackPolicy::learned). For a
 // callable with no proven bound, the first kLearnedSamples tasks run on the
