@@ -39,7 +39,7 @@
 
 namespace {
 
-using heddle::bench::resident_kib;
+using heddle::support::resident_kib;
 
 // The call chain every task (and fibre) parks at the end of.
 template <class Wait>

@@ -19,7 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using heddle::bench::resident_kib;
+using heddle::support::resident_kib;
 
 // Two tasks on one Loop yielding to each other: ns per switch, the figure
 // Go's Gosched, tokio's yield_now and Boost.Fiber's yield report.

@@ -584,7 +584,7 @@ void Parker::unpark() noexcept {
 // ---- spawning
 
 TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPool* pool, bool paint_stack,
-                             Scheduler* scheduler, const SourceLocation& site) {
+                             Scheduler* scheduler, const SourceLocation& site, LearnedStack* learned) {
   ThreadState& ts = thread_state();
   if (!ts.initialized) init_thread(ts);
   Stack stack;
@@ -596,7 +596,7 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   if (paint_stack && !stack.painted) paint(stack);
   TaskControl* t = pop_control(ts);
   t->stack = stack;
-  t->learned = nullptr;
+  t->learned = learned;
   t->id = next_task_id(ts);
   if (name) {
     std::strncpy(t->name, name, sizeof t->name - 1);
@@ -631,10 +631,12 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
 void* frame_address(TaskControl* t, std::size_t size, std::size_t align) {
   const auto high = reinterpret_cast<std::uintptr_t>(t->stack.high());
   const auto low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
-  // The entry frame and a first call; a stack from a bounded pool was sized
-  // by a proof that already counts both.
-  const bool bounded = t->stack.pool != nullptr && t->stack.pool->options().bounded;
-  const std::size_t reserve = arch::kEntryFrameBytes + (bounded ? 0 : 512);
+  // The entry frame and a first call. A sub-page slab stack was sized by a
+  // proof that already counts both (any other stack, bounded or not, has a
+  // page or more, where the first call's 512 bytes always fit below a
+  // bound). Decided from the kind, not the pool's options: no pointer chase
+  // on every spawn.
+  const std::size_t reserve = arch::kEntryFrameBytes + (t->stack.kind == StackKind::slab ? 0 : 512);
   const std::uintptr_t address = (high - size) & ~(std::uintptr_t{align} - 1);
   if (size > high - low || address < low + reserve) {
     throw std::invalid_argument("heddle::spawn: the task's callable and result (" + std::to_string(size) +

@@ -8,6 +8,7 @@
 
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/heddle.hpp"
+#include "resident_memory.hpp"
 
 namespace {
 
@@ -62,16 +63,7 @@ TEST(Scale, TwoHundredThousandTasksParkedAtOnce) {
   EXPECT_EQ(pool.stats().live, 0u);
 }
 
-long resident_kib() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && std::fgets(line, sizeof line, f)) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) kib = std::atol(line + 6);
-  }
-  if (f) std::fclose(f);
-  return kib;
-}
+using heddle::support::resident_kib;
 
 TEST(Scale, ParkedTaskOnAPoolCanaryStackKeepsOnePage) {
   // A pool canary is zero on the stack's bottom page, which a parked task

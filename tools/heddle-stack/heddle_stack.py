@@ -61,8 +61,7 @@ INDIRECT = "__indirect_call"
 ANY_HOOK_RE = re.compile(r"SuspendHooks<OnSuspend, OnCancel>::call_(?:suspend|cancel)\(.*\[with OnSuspend = (.*?)::<lambda")
 SEGMENT_ENTRY_RE = re.compile(r"heddle::with_stack<(.*)>\(.*\)::<lambda\(void\*\)>::_FUN\(void\*\)")
 ENTRY_CALLABLE_RE = re.compile(r"\[with F = (.*?)::<lambda")
-HOOK_RE = re.compile(r"SuspendHooks<OnSuspend, OnCancel>::call_suspend\(void\*, const heddle::Resumer&\) \[with OnSuspend = (.*?)::<lambda")
-SPECIAL_TARGETS = ("<entry>", "<hooks-of-path>")
+SPECIAL_TARGETS = ("<entry>",)
 
 
 class ToolError(Exception):
@@ -170,17 +169,7 @@ class Analysis:
         # Functions that never run on a task's stack, whatever the call
         # graph says (each rule says why): their frames are not counted.
         self.not_on_task_stacks = [re.compile(r["not_on_task_stacks"]) for r in rules if "not_on_task_stacks" in r]
-        # A suspension's hooks are the SuspendHooks instances whose OnSuspend
-        # lambda was written in a function on the current call path: the
-        # leaf that called suspend. Results below such a leaf therefore
-        # depend on which of these functions are on the path, and the memo
-        # is keyed by that set.
-        self.hooks: list[tuple[str, str]] = []  # (hook title, enclosing function signature)
-        for title, function in functions.items():
-            match = HOOK_RE.search(function.name)
-            if function.frame is not None and match:
-                self.hooks.append((title, match.group(1)))
-        self.enclosers = sorted({enclosing for _, enclosing in self.hooks})
+        self.target_cache: dict[str, list[str]] = {}
         self.allowed_hooks: set | None = None  # None: every hook (no reachability computed)
 
     def restrict_to_reachable(self, roots: list[str], library_entries: list[str]) -> None:
@@ -225,7 +214,6 @@ class Analysis:
                 break
             self.allowed_hooks = allowed
             roots.extend(started)
-        self.hooks = [(hook, enclosing) for hook, enclosing in self.hooks if hook in self.allowed_hooks]
         self.target_cache = {}
 
     def resolve_title(self, title: str) -> str:
@@ -293,8 +281,7 @@ class Analysis:
             nesting = tuple(sum(1 for t in stack if pattern.search(self.label(t))) for pattern, _ in self.bounded_recursion)
         rule = self.rule_for(title)
         uses_entry = rule is not None and "<entry>" in rule[0]
-        on_path = " | ".join(self.label(t) for t in stack)
-        memo_key = (title, tuple(e for e in self.enclosers if e in on_path), nesting, stack.count(title))
+        memo_key = (title, nesting, stack.count(title))
         if not uses_entry and memo_key in self.memo:
             return self.memo[memo_key]
         frame = function.frame
@@ -316,8 +303,6 @@ class Analysis:
                     if target == "<entry>":
                         if entry:
                             candidates.append(entry)
-                    elif target == "<hooks-of-path>":
-                        candidates.extend(hook for hook, enclosing in self.hooks if enclosing in on_path)
                     elif isinstance(target, str) and target.startswith("known:"):
                         candidates.append(target[len("known:"):])
                     else:

@@ -90,8 +90,7 @@ TaskControl* spawn_control(F&& f, const SpawnOptions& options, const SourceLocat
       }
     }
   }
-  TaskControl* task = acquire_control(options.name, options.stack, pool, paint, options.scheduler, site);
-  task->learned = learned;
+  TaskControl* task = acquire_control(options.name, options.stack, pool, paint, options.scheduler, site, learned);
   void* top;
   try {
     top = frame_address(task, sizeof(Frame), alignof(Frame));

@@ -204,8 +204,9 @@ TaskControl* current_task() noexcept;
 Parker& current_parker();  // the running task's parker or the thread's
 
 // Spawning.
+// `learned`: where the task's measured stack use goes at release, or null.
 TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPool* pool, bool paint,
-                             Scheduler* scheduler, const SourceLocation& site);
+                             Scheduler* scheduler, const SourceLocation& site, LearnedStack* learned);
 // Makes the task's context below `context_top` and runs it until it first stops.
 void start_task(TaskControl* task, void* context_top);
 void release_task(TaskControl* task) noexcept;  // frame destroyed, stack and control returned

@@ -1,11 +1,12 @@
-// heddle bench: the process's resident memory (VmRSS), for the memory figures.
+// heddle test and bench support: the process's resident memory (VmRSS), for
+// the memory figures (bench/) and the scale tests (tests/core/scale_test.cpp).
 #pragma once
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
-namespace heddle::bench {
+namespace heddle::support {
 
 // Resident set size in KiB, from /proc/self/status; -1 if unreadable.
 inline long resident_kib() {
@@ -19,4 +20,4 @@ inline long resident_kib() {
   return kib;
 }
 
-}  // namespace heddle::bench
+}  // namespace heddle::support
