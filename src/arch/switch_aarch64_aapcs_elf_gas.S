@@ -126,4 +126,37 @@ heddle_context_entry:
     .cfi_endproc
     .size   heddle_context_entry, .-heddle_context_entry
 
+/* heddle_call_on_stack(void* argument (x0), void (*function)(void*) (x1),
+ *                      void* stack_top (x2, 16-aligned))
+ *
+ * Calls function(argument) with sp at stack_top, then returns on the
+ * caller's stack. Not a context switch: the function runs as part of the
+ * caller. The frame's CFA is defined through x29, which holds the caller's
+ * stack pointer, so unwinders and debuggers walk from the function's frames
+ * (on the other stack) straight back into the caller's, and an exception
+ * thrown there unwinds through it. */
+    .text
+    .globl  heddle_call_on_stack
+    .type   heddle_call_on_stack,%function
+    .p2align 4
+heddle_call_on_stack:
+    .cfi_startproc
+    stp     x29, x30, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
+    mov     x29, sp
+    .cfi_def_cfa_register x29
+    mov     sp, x2
+    blr     x1
+    mov     sp, x29
+    .cfi_def_cfa_register sp
+    ldp     x29, x30, [sp], #16
+    .cfi_def_cfa_offset 0
+    .cfi_restore x29
+    .cfi_restore x30
+    ret
+    .cfi_endproc
+    .size   heddle_call_on_stack, .-heddle_call_on_stack
+
     .section .note.GNU-stack,"",%progbits

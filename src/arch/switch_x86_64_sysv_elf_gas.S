@@ -110,4 +110,37 @@ heddle_context_entry:
     .cfi_endproc
     .size   heddle_context_entry, .-heddle_context_entry
 
+/* heddle_call_on_stack(void* argument (rdi), void (*function)(void*) (rsi),
+ *                      void* stack_top (rdx, 16-aligned))
+ *
+ * Calls function(argument) with the stack pointer at stack_top, then returns
+ * on the caller's stack. Not a context switch: nothing is saved beyond the
+ * frame pointer, and the function runs as part of the caller. The frame's
+ * CFA is defined through rbp, which holds the caller's stack pointer, so
+ * unwinders and debuggers walk from the function's frames (on the other
+ * stack) straight back into the caller's, and an exception thrown by the
+ * function (or by an unwinder running there: see
+ * include/heddle/core/detail/unwinder_wrappers.hpp) unwinds through it. */
+    .text
+    .globl  heddle_call_on_stack
+    .type   heddle_call_on_stack,@function
+    .p2align 4
+heddle_call_on_stack:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    movq    %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    movq    %rdx, %rsp
+    callq   *%rsi
+    movq    %rbp, %rsp
+    .cfi_def_cfa_register %rsp
+    popq    %rbp
+    .cfi_def_cfa_offset 8
+    .cfi_restore %rbp
+    ret
+    .cfi_endproc
+    .size   heddle_call_on_stack, .-heddle_call_on_stack
+
     .section .note.GNU-stack,"",%progbits

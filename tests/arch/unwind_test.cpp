@@ -87,3 +87,80 @@ TEST(Unwind, ExceptionsCaughtInsideTheTaskAcrossSuspensions) {
 }
 
 }  // namespace
+
+// ---- heddle_call_on_stack: a call on another stack that unwinders walk through
+
+namespace {
+
+alignas(64) std::byte other_stack[64 * 1024];
+void* other_stack_top() { return other_stack + sizeof other_stack; }
+bool on_other_stack(const void* address) {
+  return address >= static_cast<const void*>(other_stack) && address < other_stack_top();
+}
+
+struct OnStackCall {
+  int in = 0;
+  int out = 0;
+  bool ran_there = false;
+  Walk walk;
+};
+
+TEST(CallOnStack, RunsTheFunctionOnTheGivenStackAndReturnsToTheCaller) {
+  OnStackCall call;
+  call.in = 20;
+  heddle_call_on_stack(&call, [](void* c) {
+    auto* call = static_cast<OnStackCall*>(c);
+    volatile int local = call->in;
+    call->ran_there = on_other_stack(const_cast<int*>(&local));
+    call->out = local + 22;
+  }, other_stack_top());
+  EXPECT_TRUE(call.ran_there) << "the function's frame must be on the given stack";
+  EXPECT_EQ(call.out, 42);
+  volatile int here = 0;
+  EXPECT_FALSE(on_other_stack(const_cast<int*>(&here))) << "the caller continues on its own stack";
+}
+
+struct CleanupCounter {
+  int* count;
+  ~CleanupCounter() { ++*count; }
+};
+
+__attribute__((noinline)) void throw_on_other_stack(int* cleanups) {
+  CleanupCounter counter{cleanups};  // a cleanup on the caller's stack the unwinder must run
+  heddle_call_on_stack(nullptr, [](void*) { throw std::runtime_error("thrown on the other stack"); },
+                       other_stack_top());
+  ADD_FAILURE() << "not reached";
+}
+
+TEST(CallOnStack, AnExceptionThrownThereUnwindsThroughIntoTheCaller) {
+  int cleanups = 0;
+  std::string what;
+  try {
+    throw_on_other_stack(&cleanups);
+  } catch (const std::runtime_error& error) {
+    what = error.what();
+  }
+  EXPECT_EQ(what, "thrown on the other stack");
+  EXPECT_EQ(cleanups, 1) << "the caller's frame between the throw and the catch was unwound";
+}
+
+__attribute__((noinline)) void backtrace_from_other_stack(OnStackCall* call) {
+  heddle_call_on_stack(call, [](void* c) { backtrace_here(static_cast<OnStackCall*>(c)->walk); },
+                       other_stack_top());
+  asm volatile("" ::: "memory");  // not a tail call: this frame stays for the walk to find
+}
+
+TEST(CallOnStack, ABacktraceThereContinuesIntoTheCallersFrames) {
+  OnStackCall call;
+  backtrace_from_other_stack(&call);
+  const auto caller = reinterpret_cast<std::uintptr_t>(&backtrace_from_other_stack);
+  bool found = false;
+  for (void* pc : call.walk.pcs) {
+    const auto address = reinterpret_cast<std::uintptr_t>(pc);
+    if (address > caller && address < caller + 256) found = true;
+  }
+  EXPECT_TRUE(found) << "the walk must pass through heddle_call_on_stack into its caller";
+  EXPECT_GT(call.walk.frames, 4) << "and on to the test's own frames";
+}
+
+}  // namespace

@@ -1,6 +1,6 @@
 // heddle arch: the machine context switch and sanitizer fibre hooks.
 //
-// Owns: heddle_switch_context (one assembly file per ABI), make_context, and
+// Owns: heddle_switch_context and heddle_call_on_stack (one assembly file per ABI), make_context, and
 // the AddressSanitizer / ThreadSanitizer annotations every switch must make.
 // Invariants: a suspended context is exactly a stack pointer at a saved frame
 // (layout in switch_frame_<arch>.h, checked below); a context is resumed at
@@ -21,6 +21,9 @@
 
 extern "C" void* heddle_switch_context(void** save_sp, void* target_sp, void* transfer) noexcept;
 extern "C" void heddle_context_entry() noexcept;
+// Calls function(argument) with the stack pointer at stack_top (16-aligned),
+// on the caller's behalf: not a switch. Unwinds (and throws) through.
+extern "C" void heddle_call_on_stack(void* argument, void (*function)(void*), void* stack_top);
 
 namespace heddle::arch {
 
