@@ -5,7 +5,8 @@
 //
 //   memory_per_task VARIANT [N]     prints "memory_per_parked_task VARIANT <bytes> bytes"
 //
-//   heddle_default          the default StackPool (64 KiB stacks, guard pages)
+//   heddle_default          the default StackPool (64 KiB stacks, guard pages),
+//                           named (spawn would otherwise take the proven bound)
 //   heddle_pool_16k_canary  a StackPool of 16 KiB canary stacks (no guard page:
 //                           they are carved from shared mappings)
 //   heddle_span_2k          2 KiB caller-provided stacks (heddle's minimum),
@@ -13,6 +14,8 @@
 //                           can reach once a bound makes it safe
 //   heddle_learned          StackPolicy::learned: the first tasks are measured on
 //                           default stacks, the rest get the size class learned
+//                           (the chain is entered through a function pointer,
+//                           so that no proven bound wins over learning)
 //   heddle_bounded          the stack tools/heddle-stack proved for the task's
 //                           callable (this program is built with
 //                           heddle_stack_bounds(); with clang there is no bound
@@ -68,10 +71,19 @@ struct ChainTask {
   EventWait* wait;
   int operator()() const { return chain_a(*wait); }
 };
+// The same chain entered through a function pointer, which the tool cannot
+// bound: the learned variant's tasks (a proven bound would win over learning).
+struct LearnedChainTask {
+  EventWait* wait;
+  int operator()() const {
+    int (*volatile chain)(EventWait&) = &chain_a<EventWait>;
+    return chain(*wait);
+  }
+};
 
 // Spawns n tasks with `options_for(i)` on a Loop, each parking at the end of
 // the chain; returns resident bytes per parked task.
-template <class OptionsFor>
+template <class Chain = ChainTask, class OptionsFor>
 double heddle_parked(std::size_t n, OptionsFor options_for) {
   heddle::Loop loop;
   heddle::Event event;
@@ -83,7 +95,7 @@ double heddle_parked(std::size_t n, OptionsFor options_for) {
     // measurement starts: it is the benchmark's, not the tasks' memory.
     std::vector<heddle::Task<int>> tasks(n);
     const long handles = resident_kib() - before;
-    for (std::size_t i = 0; i < n; ++i) tasks[i] = heddle::spawn(ChainTask{&wait}, options_for(i));
+    for (std::size_t i = 0; i < n; ++i) tasks[i] = heddle::spawn(Chain{&wait}, options_for(i));
     during = resident_kib() - handles;
     event.set();
     for (auto& task : tasks) {
@@ -143,7 +155,8 @@ int main(int argc, char** argv) {
   }
   double bytes = 0;
   if (variant == "heddle_default") {
-    bytes = heddle_parked(n, [](std::size_t) { return heddle::SpawnOptions{}; });
+    // Named: with no pool named, spawn would take the chain's proven bound.
+    bytes = heddle_parked(n, [](std::size_t) { return heddle::SpawnOptions{.pool = &heddle::StackPool::default_pool()}; });
   } else if (variant == "heddle_pool_16k_canary") {
     heddle::StackPool pool({.stack_bytes = 16 * 1024, .guard = heddle::StackPool::Guard::never});
     bytes = heddle_parked(n, [&pool](std::size_t) { return heddle::SpawnOptions{.pool = &pool}; });
@@ -160,7 +173,8 @@ int main(int argc, char** argv) {
     });
     ::munmap(region, n * kStack);
   } else if (variant == "heddle_learned") {
-    bytes = heddle_parked(n, [](std::size_t) { return heddle::SpawnOptions{.stack_policy = heddle::StackPolicy::learned}; });
+    bytes = heddle_parked<LearnedChainTask>(
+        n, [](std::size_t) { return heddle::SpawnOptions{.stack_policy = heddle::StackPolicy::learned}; });
   } else if (variant == "heddle_bounded") {
     bytes = heddle_parked_bounded(n);
     if (bytes < 0) return 1;

@@ -11,7 +11,8 @@
 # links, tools/heddle-stack reads its call graph and heddle's, bounds every
 # task entry (each callable type the target spawns), and writes
 # <binary dir>/<target>_stack_bounds/stack_bounds.cpp, a registration of
-# the bounds that is compiled and linked into the target; the tool's full
+# the bounds that is compiled and linked into the target (with the unwinder
+# wrappers: see HEDDLE_UNWINDER_WRAP_OPTIONS below); the tool's full
 # report, with the reason for each entry it could not bound, is
 # stack_bounds.json beside it. At run time spawn(f) of a bounded callable,
 # with no pool or stack named, takes a stack of exactly its bound (below a
@@ -19,6 +20,14 @@
 #
 # Clang has no -fcallgraph-info: the helper then says so and does nothing;
 # HEDDLE_STACK_REPORT=<file> measures what the tasks use instead.
+
+# The unwinder's entry points, wrapped (include/heddle/core/detail/
+# unwinder_wrappers.hpp, which the generated source includes) so that an
+# exception thrown on a task's stack is unwound from the thread's unwind
+# stack: the bounds then need not hold libgcc's unwinder.
+set(HEDDLE_UNWINDER_WRAP_OPTIONS
+    -Wl,--wrap=_Unwind_RaiseException -Wl,--wrap=_Unwind_Resume -Wl,--wrap=_Unwind_Resume_or_Rethrow)
+
 function(heddle_stack_bounds target)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     message(STATUS "heddle_stack_bounds(${target}): ${CMAKE_CXX_COMPILER_ID} has no -fcallgraph-info, so there are "
@@ -33,7 +42,8 @@ function(heddle_stack_bounds target)
   set(dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_stack_bounds)
   file(MAKE_DIRECTORY ${dir})
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fcallgraph-info=su>)
-  target_link_options(${target} PRIVATE -Wl,-z,now -static-libstdc++ -static-libgcc ${dir}/stack_bounds.o)
+  target_link_options(${target} PRIVATE -Wl,-z,now -static-libstdc++ -static-libgcc ${HEDDLE_UNWINDER_WRAP_OPTIONS}
+                      ${dir}/stack_bounds.o)
   add_custom_command(TARGET ${target} PRE_LINK
     COMMAND ${Python3_EXECUTABLE} ${HEDDLE_STACK_TOOL} --binding now --quiet --target ${target}
             --generate ${dir}/stack_bounds.cpp --json ${dir}/stack_bounds.json

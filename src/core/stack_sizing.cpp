@@ -91,6 +91,10 @@ StackPool* learned_pool(std::size_t class_bytes) noexcept {
     try {
       StackPool::Options options;
       options.stack_bytes = class_bytes;
+      // Sized from what its tasks' own code was seen to use, so its tasks
+      // host no other task's switch work, as proven ones do (Host stacks in
+      // src/core/task.cpp): that work is in no sample.
+      options.bounded = true;
       pool = new StackPool(options);
     } catch (...) {
       return nullptr;  // no memory for a pool: the default one
@@ -113,7 +117,11 @@ std::size_t learned_class_bytes(std::size_t high_water) noexcept {
 }
 
 LearnedChoice choose_learned_stack(LearnedStack& learned) noexcept {
-  if (learned.samples.load(std::memory_order_relaxed) < kLearnedSamples) return {nullptr, true};
+  if (learned.samples.load(std::memory_order_relaxed) < kLearnedSamples) {
+    // Learning: the default pool, measured while fewer than kLearnedSamples
+    // tasks are (racy between threads: a few more at worst).
+    return {nullptr, learned.measuring.load(std::memory_order_relaxed) < kLearnedSamples};
+  }
   const std::size_t high_water = learned.high_water.load(std::memory_order_relaxed);
   const std::size_t class_bytes = learned_class_bytes(high_water);
   // Deeper than the largest class with its margin: not a case for classes.
@@ -128,6 +136,7 @@ void record_learned_stack(LearnedStack& learned, std::size_t high_water) noexcep
          !learned.high_water.compare_exchange_weak(seen, high_water, std::memory_order_relaxed)) {
   }
   learned.samples.fetch_add(1, std::memory_order_relaxed);
+  learned.measuring.fetch_sub(1, std::memory_order_relaxed);
 }
 
 }  // namespace detail

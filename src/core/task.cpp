@@ -23,7 +23,12 @@
 #include "heddle/core/detail/stack_profile.hpp"
 #include "heddle/core/stack_sizing.hpp"
 #include "heddle/core/detail/trace_hooks.hpp"
+#include "heddle/core/with_stack.hpp"
 #include "stack/report_line.hpp"
+
+#if HEDDLE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace heddle::detail {
 namespace {
@@ -138,7 +143,19 @@ struct ThreadState {
   std::size_t stack_size = 0;
   void* tsan_fiber = nullptr;
   Scheduler* scheduler = nullptr;  // the scheduler whose thread this is
+  // Host stacks (see "Host stacks" below): level i serves the i-th nested
+  // hosting on this thread; host_depth levels are in use.
+  std::vector<Stack>* host_stacks = nullptr;
+  std::size_t host_depth = 0;
+  // A bounded task that a dispatched task took from its scheduler to hand
+  // over to directly (leave): the receiver of the switch runs it instead.
+  TaskControl* handoff = nullptr;
+  // Where unwinders and fatal reports run for the tasks on this thread
+  // (run_on_unwind_stack, run_off_task_stack).
+  Stack unwind_stack;
 };
+
+void release_thread_stacks(ThreadState& ts) noexcept;
 
 // Trivially destructible, so access needs no TLS wrapper or guard; the
 // cleanup at thread exit is registered by init_thread through ThreadCleanup.
@@ -157,6 +174,7 @@ struct ThreadCleanup {
     }
     ts.cache_head = nullptr;
     ts.cache_count = 0;
+    release_thread_stacks(ts);
   }
 };
 thread_local ThreadCleanup t_cleanup;
@@ -164,6 +182,67 @@ thread_local ThreadCleanup t_cleanup;
 // Not inlined so that no caller keeps a thread-local address across a
 // switch after which the task may run on another thread.
 __attribute__((noinline)) ThreadState& thread_state() noexcept { return t_state; }
+
+// ---- Host stacks, and the unwind stack
+//
+// A task on a bounded stack (TaskControl::bounded_stack) has exactly the
+// room tools/heddle-stack proved its own code needs (or, for a learned size
+// class, what its own code was seen to use plus a margin). The work a switch does
+// for *another* task (after_switch: the park hook of whoever switched out,
+// its requeue, its finish and release, and the inline wake-ups those start,
+// nested up to kMaxInlineWakeDepth) is not in that proof, so it never runs
+// on a bounded stack:
+//  - a bounded task never enters another task from its own stack (an inline
+//    wake-up, an eager spawn): it makes that call on a host stack of its
+//    thread (enter_on_host_stack), and the task it enters switches back
+//    there, where the switch work then runs;
+//  - a dispatched task handing over to the next task of its scheduler
+//    (leave) never hands over to a bounded one: it leaves it in
+//    ThreadState::handoff and switches to its receiver, which finishes the
+//    switch and then enters it (wake_inline);
+//  - a bounded child never takes its parent's place in a work-first spawn.
+// Host stacks are pool stacks with a guard page, one per nesting level (a
+// task entered from a host stack may be bounded and need a host in turn).
+// The level a bounded task would use is made when it is entered, on the
+// enterer's stack, which is never a bounded one: nothing is allocated on a
+// bounded stack. The thread's unwind stack is made then too: unwinders run
+// there (run_on_unwind_stack), and so do the fatal reports a task can reach
+// (run_off_task_stack), not on the task's stack.
+
+StackPool& host_pool() {
+  static StackPool* pool = new StackPool(StackPool::Options{});  // never freed: stacks may be in use at exit
+  return *pool;
+}
+
+[[noreturn]] void report_no_host_stack(TaskControl* task) noexcept;
+
+// Makes the unwind stack and the host level `task` would use (a bounded
+// task, about to be entered). Without them its proof would not hold, so
+// failing to make them (out of memory) ends the program, saying so.
+__attribute__((noinline)) void ensure_thread_stacks(ThreadState& ts, TaskControl* task) noexcept {
+  try {
+#if !HEDDLE_ASAN && !HEDDLE_TSAN  // the sanitizers track one stack per fibre: unwinders run in place
+    if (!ts.unwind_stack) ts.unwind_stack = host_pool().acquire();
+#endif
+    if (!ts.host_stacks) ts.host_stacks = new std::vector<Stack>;
+    while (ts.host_stacks->size() <= ts.host_depth) {
+      ts.host_stacks->reserve(ts.host_depth + 1);
+      ts.host_stacks->push_back(host_pool().acquire());
+    }
+  } catch (...) {
+    report_no_host_stack(task);
+  }
+}
+
+void release_thread_stacks(ThreadState& ts) noexcept {
+  if (ts.host_stacks) {
+    for (const Stack& stack : *ts.host_stacks) host_pool().release(stack);
+    delete ts.host_stacks;
+    ts.host_stacks = nullptr;
+  }
+  if (ts.unwind_stack) host_pool().release(ts.unwind_stack);
+  ts.unwind_stack = Stack{};
+}
 
 bool provide_overflow_info(OverflowReportInfo* out) noexcept {
   TaskControl* t = t_current;
@@ -196,7 +275,7 @@ void init_thread(ThreadState& ts) {
   ts.initialized = true;
 }
 
-[[noreturn]] void report_canary_overflow(TaskControl* t) noexcept {
+[[noreturn]] void report_canary_overflow_here(TaskControl* t) noexcept {
   OverflowReportInfo info;
   provide_overflow_info(&info);
   info.task_name = t->name[0] ? t->name : nullptr;
@@ -204,6 +283,12 @@ void init_thread(ThreadState& ts) {
   info.line = t->spawn_line;
   info.stack = &t->stack;
   report_stack_overflow(info);
+}
+
+// The task's stack is already overrun: report from the unwind stack.
+[[noreturn]] void report_canary_overflow(TaskControl* t) noexcept {
+  run_off_task_stack([](void* task) { report_canary_overflow_here(static_cast<TaskControl*>(task)); }, t);
+  __builtin_unreachable();
 }
 
 // At every switch-out only the topmost canary word is compared: an overflow
@@ -216,7 +301,22 @@ HEDDLE_NO_SANITIZE_ADDRESS inline void check_canary(TaskControl* t) noexcept {
   if (top_word != canary_word(t->stack)) report_canary_overflow(t);
 }
 
-void after_switch(TaskControl* from);
+__attribute__((noinline)) void after_switch(TaskControl* from);  // a node of its own for tools/heddle-stack
+
+// The next runnable task of a dispatched task's scheduler that it may hand
+// over to directly (leave), or null. A bounded one is left to the receiver
+// instead (ThreadState::handoff): it enters it after the switch's work, so
+// that the work never runs on the bounded stack (Host stacks). Out of line:
+// leave is inlined into every switch-out, and sanitizer builds give each
+// inlined local a slot of its own.
+__attribute__((noinline)) TaskControl* take_next_to_hand_over(TaskControl* t) {
+  TaskControl* next = t->scheduler->take_next_here();
+  if (next && next->bounded_stack) [[unlikely]] {
+    thread_state().handoff = next;
+    return nullptr;
+  }
+  return next;
+}
 
 // Switches from the running context into `t`, which the caller has claimed
 // (its phase is running). Returns when `t` switches out again, then finishes
@@ -226,6 +326,7 @@ void after_switch(TaskControl* from);
 __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched) {
   ThreadState& ts = thread_state();
   if (!ts.initialized) init_thread(ts);
+  if (t->bounded_stack) [[unlikely]] ensure_thread_stacks(ts, t);  // on a host: see "Host stacks"
   TaskControl* self = t_current;
   void** save = self ? &self->saved_sp : &ts.base_sp;
   t->return_slot = save;
@@ -256,7 +357,10 @@ __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched
 // what the switch into it asked for.
 __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* next = nullptr) {
   trace_event(t->exiting ? TraceKind::finish : TraceKind::suspend, t);
-  if (!next && t->dispatched && t->scheduler) next = t->scheduler->take_next_here();
+  // A bounded task asks for no next task: take_next_here (a Pool's looks
+  // for work, steals, wakes workers) is more than its proof holds, and its
+  // dispatcher asks instead, on the thread's stack.
+  if (!next && t->dispatched && t->scheduler && !t->bounded_stack) next = take_next_to_hand_over(t);
   void* target_sp;
 #if HEDDLE_ASAN || HEDDLE_TSAN
   ThreadState& ts = thread_state();
@@ -307,6 +411,19 @@ void drain_deferred(ThreadState& ts) {
   }
 }
 
+void enter_on_host_stack(TaskControl* self, TaskControl* t, bool dispatched, bool spawn);
+
+// Enters the bounded tasks that dispatched ones took to hand over to
+// (take_next_to_hand_over), now that their switches' work is done. Out of
+// line: wake_inline nests, and a second inlined enter would widen every
+// level's frame in sanitizer builds.
+__attribute__((noinline)) void enter_handoffs(ThreadState& ts) {
+  while (TaskControl* next = ts.handoff) {
+    ts.handoff = nullptr;
+    enter(next, true);
+  }
+}
+
 // Runs a claimed task now, on this thread (the no-scheduler wake policy,
 // and a dispatcher's run).
 void wake_inline(TaskControl* t, bool dispatched = false) {
@@ -317,10 +434,67 @@ void wake_inline(TaskControl* t, bool dispatched = false) {
     ts.deferred_tail = t;
     return;
   }
+  if (TaskControl* self = t_current; self && self->bounded_stack && !self->on_host_stack) [[unlikely]] {
+    enter_on_host_stack(self, t, dispatched, false);
+    return;
+  }
   ++ts.wake_depth;
   enter(t, dispatched);
+  if (ts.handoff) [[unlikely]] enter_handoffs(ts);
   if (ts.wake_depth == 1) drain_deferred(ts);
   --ts.wake_depth;
+}
+
+struct HostCall {
+  TaskControl* task;
+  bool dispatched;
+  bool spawn;  // start a spawned task (enter), not wake one (wake_inline)
+};
+
+void run_host_call(void* context) {
+  auto* call = static_cast<HostCall*>(context);
+  if (call->spawn) {
+    enter(call->task, false);
+  } else {
+    wake_inline(call->task, call->dispatched);
+  }
+}
+
+[[noreturn]] void report_no_host_stack(TaskControl* task) noexcept {
+  ReportLine()
+      .append("heddle: task \"")
+      .append(task->name[0] ? task->name : "(unnamed)")
+      .append("\" runs on a bounded stack, but its thread's host and unwind stacks could not be allocated "
+              "(out of memory)")
+      .write_line();
+  std::abort();
+}
+
+// A bounded task `self` enters `t` on a host stack of its thread, not its
+// own (see "Host stacks"); returns when t has switched back and the switch's
+// work is done. self stays on this thread throughout: it never suspends.
+__attribute__((noinline)) void enter_on_host_stack(TaskControl* self, TaskControl* t, bool dispatched, bool spawn) {
+  ThreadState& ts = thread_state();
+  const Stack host = (*ts.host_stacks)[ts.host_depth];  // a copy: deeper levels may grow the vector
+  struct Level {
+    ThreadState& ts;
+    TaskControl* self;
+    Level(ThreadState& ts, TaskControl* self) : ts(ts), self(self) {
+      ++ts.host_depth;
+      self->on_host_stack = true;
+    }
+    ~Level() {
+      self->on_host_stack = false;
+      --ts.host_depth;
+    }
+  } level(ts, self);
+#if HEDDLE_ASAN
+  // Nothing lives on this level now: poison left by frames that switched
+  // away instead of returning (the last use's segment entry) is stale.
+  __asan_unpoison_memory_region(host.low, host.size);
+#endif
+  HostCall call{t, dispatched, spawn};
+  run_on_stack(host, &run_host_call, &call);
 }
 
 // Claims a parking/parked task for running: clears phase and pending bit.
@@ -431,6 +605,10 @@ void report_swallowed_cancel(TaskControl* t) noexcept {
 #endif
 }
 
+__attribute__((noinline)) void report_swallowed_cancel_off_stack(TaskControl* t) noexcept {
+  run_off_task_stack([](void* task) { report_swallowed_cancel(static_cast<TaskControl*>(task)); }, t);
+}
+
 [[noreturn]] void task_entry(void* transfer, void* argument) noexcept {
   auto* t = static_cast<TaskControl*>(argument);
 #if HEDDLE_ASAN
@@ -440,7 +618,7 @@ void report_swallowed_cancel(TaskControl* t) noexcept {
   if (transfer) after_switch(static_cast<TaskControl*>(transfer));
   t->frame->run();
   if (t->locals) destroy_task_locals(t);  // on the task's own stack: destructors may suspend
-  if (t->cancel_delivered && !t->frame->error) report_swallowed_cancel(t);
+  if (t->cancel_delivered && !t->frame->error) report_swallowed_cancel_off_stack(t);
   t->exiting = true;
   if (!canary_intact(t->stack)) report_canary_overflow(t);
   leave(t);
@@ -504,12 +682,20 @@ void futex_wake(std::atomic<std::uint32_t>* word) {
 
 TaskControl* current_task() noexcept { return t_current; }
 
-Parker& current_parker() {
-  if (TaskControl* t = t_current) return t->parker;
+namespace {
+// A thread's own parker, made on first use (on the thread's stack: no task
+// runs here when current_parker asks for it).
+__attribute__((noinline)) Parker& thread_parker() {
   ThreadState& ts = thread_state();
   if (!ts.initialized) init_thread(ts);
   if (!ts.parker) ts.parker = depot().take_thread_parker();
   return *ts.parker;
+}
+}  // namespace
+
+Parker& current_parker() {
+  if (TaskControl* t = t_current) return t->parker;
+  return thread_parker();
 }
 
 // ---- Parker
@@ -596,7 +782,10 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   if (paint_stack && !stack.painted) paint(stack);
   TaskControl* t = pop_control(ts);
   t->stack = stack;
+  t->bounded_stack = stack.pool && stack.pool->options().bounded;
+  t->on_host_stack = false;
   t->learned = learned;
+  if (learned) learned->measuring.fetch_add(1, relaxed);  // until record_learned_stack
   t->id = next_task_id(ts);
   if (name) {
     std::strncpy(t->name, name, sizeof t->name - 1);
@@ -610,7 +799,6 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
       .store(scheduler ? scheduler : (t_current ? t_current->scheduler : ts.scheduler), relaxed);
   t->scheduler_word = 0;
   t->locals = nullptr;
-  t->spawn_site = site;
   t->spawn_file = site.file_name();
   t->spawn_line = site.line();
   t->spawn_function = site.function_name();
@@ -666,7 +854,7 @@ void start_task(TaskControl* t, void* context_top) {
   }
   TaskControl* parent = t_current;
   if (scheduler && parent && parent->scheduler == scheduler && parent->dispatched &&
-      scheduler->spawns_work_first()) {
+      scheduler->spawns_work_first() && !t->bounded_stack) {
     // Work-first: the child takes the parent's place on this thread (and its
     // way back to the dispatcher); whoever receives the switch hands the
     // parent's continuation to requeue(spawned), where other threads may
@@ -675,6 +863,10 @@ void start_task(TaskControl* t, void* context_top) {
     parent->spawning = true;
     check_canary(parent);
     leave(parent, t);
+    return;
+  }
+  if (parent && parent->bounded_stack && !parent->on_host_stack) [[unlikely]] {
+    enter_on_host_stack(parent, t, false, true);
     return;
   }
   enter(t, false);
@@ -710,7 +902,7 @@ TaskControl* take_finished(GroupLink& group) noexcept {
 WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_cancel)(void*) noexcept,
                            void* context, bool interruptible, const char* leaf) {
   TaskControl* t = t_current;
-  if (t == nullptr) throw std::logic_error("heddle::suspend: called outside a task (on a thread's own stack)");
+  if (t == nullptr) throw_logic("heddle::suspend: called outside a task (on a thread's own stack)");
   std::uint64_t s = t->state.load(relaxed);
   if (interruptible && (s & kCancelRequested)) {
     t->cancel_delivered = true;
@@ -840,19 +1032,31 @@ void detach_task(TaskControl* t) noexcept {
   if (phase_of(t->state.fetch_or(kDetached, acq_rel)) == Phase::finished) release_task(t);
 }
 
-[[noreturn]] void throw_cancelled() { throw Cancelled{}; }
+// Both throw from the unwind stack (throw_off_task_stack): the exception's
+// allocation and __cxa_throw run there, and the unwinder walks back through
+// heddle_call_on_stack into the task's frames.
+[[noreturn]] void throw_cancelled() {
+  throw_off_task_stack([](void*) { throw Cancelled{}; }, nullptr);
+}
 
 void check_stack_canary(TaskControl* t) noexcept { check_canary(t); }
 void leave_running_task(TaskControl* t) { leave(t); }
 
 void rethrow_hook_error() {
-  TaskControl* t = t_current;
-  std::exception_ptr error = std::move(t->hook_error);
-  t->hook_error = nullptr;
-  std::rethrow_exception(error);
+  throw_off_task_stack(
+      [](void* task) {
+        auto* t = static_cast<TaskControl*>(task);
+        std::exception_ptr error = std::move(t->hook_error);
+        t->hook_error = nullptr;
+        std::rethrow_exception(error);
+      },
+      t_current);
 }
 
-[[noreturn]] void throw_logic(const char* what) { throw std::logic_error(what); }
+[[noreturn]] void throw_logic(const char* what) {
+  throw_off_task_stack([](void* text) { throw std::logic_error(static_cast<const char*>(text)); },
+                       const_cast<char*>(what));
+}
 
 }  // namespace heddle::detail
 
@@ -873,7 +1077,7 @@ const char* name() noexcept {
 }
 SourceLocation spawn_site() noexcept {
   auto* t = detail::current_task();
-  return t ? t->spawn_site : SourceLocation{};
+  return t ? SourceLocation::current(t->spawn_file, t->spawn_line, t->spawn_function) : SourceLocation{};
 }
 void cancel() noexcept {
   if (auto* t = detail::current_task()) t->state.fetch_or(detail::kCancelRequested, std::memory_order_acq_rel);
@@ -1023,6 +1227,50 @@ void run_on_stack(const Stack& segment, void (*run)(void*), void* context) {
     }
   }
   if (call.error) std::rethrow_exception(call.error);
+}
+
+namespace {
+
+// The top of this thread's unwind stack (see Host stacks), when the running
+// code is on a task's stack and the thread has one; null otherwise. Also
+// null on the unwind stack itself: whatever starts there (an unwinder for a
+// throw made there, a report) runs in place, below what is already there.
+// So it never needs a flag: an unwinder that lands on a handler leaves its
+// frames dead, and the next use starts at the top again.
+void* unwind_stack_top_from_here() noexcept {
+#if HEDDLE_ASAN || HEDDLE_TSAN
+  return nullptr;  // the sanitizers track one stack per fibre
+#else
+  if (t_current == nullptr) return nullptr;  // a thread's own stack has the room
+  const ThreadState& ts = thread_state();
+  if (!ts.unwind_stack) return nullptr;  // no bounded task ran on this thread
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  const auto low = reinterpret_cast<std::uintptr_t>(ts.unwind_stack.low);
+  const auto high = reinterpret_cast<std::uintptr_t>(ts.unwind_stack.high());
+  if (here >= low && here < high) return nullptr;
+  return reinterpret_cast<void*>(high & ~std::uintptr_t{15});
+#endif
+}
+
+}  // namespace
+
+// The unwinder wrappers (core/detail/unwinder_wrappers.hpp) run libgcc's
+// unwinder through this: about 2 KiB of stack (5 KiB with the shared
+// runtime) that no bounded task's proof then has to hold.
+bool run_on_unwind_stack(void (*function)(void*), void* argument) {
+  void* top = unwind_stack_top_from_here();
+  if (top == nullptr) return false;
+  heddle_call_on_stack(argument, function, top);
+  return true;
+}
+
+void run_off_task_stack(void (*function)(void*), void* argument) noexcept {
+  if (!run_on_unwind_stack(function, argument)) function(argument);
+}
+
+void throw_off_task_stack(void (*thrower)(void*), void* argument) {
+  if (!run_on_unwind_stack(thrower, argument)) thrower(argument);
+  __builtin_trap();  // a thrower never returns (a trap, not abort(): no call, no stack)
 }
 
 std::size_t stack_left_here() noexcept {

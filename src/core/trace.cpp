@@ -214,13 +214,21 @@ void write_file(std::FILE* out, std::vector<std::unique_ptr<TraceBuffer>>& buffe
 
 }  // namespace
 
-void trace_record(TraceKind kind, const TaskControl* task) noexcept {
-  TraceBuffer* buffer;
+// Makes this thread's ring (t_buffer), or leaves it null when there is no
+// memory for one: that event is lost, not the program.
+void make_thread_buffer(void*) noexcept {
   try {
-    buffer = thread_buffer();
+    thread_buffer();
   } catch (...) {
-    return;  // no memory for a ring: this event is lost, not the program
   }
+}
+
+void trace_record(TraceKind kind, const TaskControl* task) noexcept {
+  // The first event on a thread makes its ring (an allocation, a lock): off
+  // the task's stack, which a bounded task's proof does not make room for.
+  if (!t_buffer) [[unlikely]] run_off_task_stack(&make_thread_buffer, nullptr);
+  TraceBuffer* buffer = t_buffer;
+  if (!buffer) return;
   buffer->busy.store(true, std::memory_order_seq_cst);
   if (!trace_on.load(std::memory_order_seq_cst)) {
     buffer->busy.store(false, std::memory_order_release);

@@ -176,8 +176,11 @@ WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool int
   return WaitStatus::woken;
 }
 
-WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
-                          const std::chrono::steady_clock::time_point* deadline) {
+// Not inlined into wait_on: a task never runs it (tools/heddle-stack's
+// rules say so), and its deadline arithmetic would widen wait_on's frame on
+// every task's stack.
+__attribute__((noinline)) WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
+                                                    const std::chrono::steady_clock::time_point* deadline) {
   Parker& parker = current_parker();
   node.thread_parker = &parker;
   node.thread_state.store(0, std::memory_order_relaxed);

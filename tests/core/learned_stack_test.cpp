@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "heddle/heddle.hpp"
 
@@ -38,6 +39,27 @@ TEST(LearnedStack, TheFirstTasksAreMeasuredOnDefaultStacksThenASizeClassIsUsed) 
   EXPECT_GE(class_bytes, deepest + deepest / 4) << "never below what was seen plus the margin";
   EXPECT_LE(class_bytes, 2 * (deepest + deepest / 4)) << "the smallest class that holds it";
   EXPECT_LT(class_bytes, default_stack_bytes());
+  task.join();
+}
+
+TEST(LearnedStack, WhileLearningAtMostTheSampleCountIsMeasuredAtOnce) {
+  // Tasks that stay parked: none comes back with a sample while the rest
+  // are spawned, and a painted default stack is resident whole.
+  heddle::Event release;
+  const auto body = [&release] { release.wait(); };
+  std::vector<heddle::Task<void>> tasks;
+  for (int i = 0; i < 20; ++i) tasks.push_back(heddle::spawn(body, kLearned));
+  std::size_t painted = 0;
+  for (const auto& task : tasks) {
+    EXPECT_EQ(task.stack().size, default_stack_bytes()) << "still learning: the default pool";
+    painted += task.stack().painted ? 1 : 0;
+  }
+  EXPECT_EQ(painted, heddle::detail::kLearnedSamples);
+  release.set();
+  for (auto& task : tasks) task.join();
+  // Their samples are in: the next one gets a size class.
+  auto task = heddle::spawn(body, kLearned);  // the Event stays set: it finishes at once
+  EXPECT_LT(task.stack().size, default_stack_bytes());
   task.join();
 }
 

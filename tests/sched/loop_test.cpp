@@ -32,6 +32,39 @@ TEST(Loop, SpawnOnTheLoopsThreadIsEager) {
   task.join();
 }
 
+// A dispatched task that parks may hand over directly to the next task in
+// the run queue, which then finishes the switch (the park hook) on its own
+// stack; a task on a bounded stack has no room for that, so it is entered by
+// the dispatcher after the hook ran there (src/core/task.cpp, Host stacks).
+TEST(Loop, ATaskOnABoundedStackIsNeverHandedOverTo) {
+  heddle::Loop loop;
+  heddle::StackPool bounded({.stack_bytes = 16 * 1024, .bounded = true});
+  const void* hook_frame = nullptr;
+  heddle::Stack bounded_stack;
+  heddle::Resumer parked;
+  auto first = loop.spawn([&] {
+    heddle::this_task::yield();  // queued: the loop's dispatcher runs it first
+    heddle::suspend([&](const heddle::Resumer& r) {
+      hook_frame = __builtin_frame_address(0);
+      parked = r;
+    });
+  });
+  auto second = loop.spawn(
+      [&] {
+        bounded_stack = heddle::detail::current_task()->stack;
+        heddle::this_task::yield();  // queued behind the first: next when it parks
+        EXPECT_TRUE(parked.wake());
+      },
+      {.pool = &bounded});
+  loop.run();
+  first.join();
+  second.join();
+  ASSERT_NE(hook_frame, nullptr);
+  EXPECT_FALSE(hook_frame >= static_cast<const void*>(bounded_stack.low) &&
+               hook_frame < static_cast<const void*>(bounded_stack.high()))
+      << "the park hook ran on the bounded task's stack";
+}
+
 TEST(Loop, ChildrenOfLoopTasksBelongToTheLoop) {
   heddle::Loop loop;
   heddle::Loop* seen = nullptr;

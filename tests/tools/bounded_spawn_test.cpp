@@ -58,6 +58,56 @@ const auto through_a_pointer = [] {
   call();
 };
 
+// A throw and its catch on a bounded stack. The program is linked with the
+// unwinder wrappers (heddle_stack_bounds), so libgcc's unwinder (about 2 KiB
+// of stack) runs on the thread's unwind stack, outside the bound.
+// (An int, not a std::exception: what() is a virtual call, which the tool
+// could not bound.)
+const auto throws_and_catches = [] {
+  try {
+    bounded_leaf();
+    throw 25;
+  } catch (int thrown) {
+    return thrown;
+  }
+};
+heddle::Event never_set;
+int destroyed_by_cancel = 0;
+struct CountsDestruction {
+  ~CountsDestruction() { ++destroyed_by_cancel; }
+};
+const auto parks_until_cancelled = [] {
+  CountsDestruction guard;  // a cleanup: its _Unwind_Resume is wrapped too
+  bounded_leaf();
+  never_set.wait();
+};
+
+TEST(BoundedSpawn, AThrowOnABoundedStackIsUnwoundFromTheUnwindStack) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for(throws_and_catches);
+  ASSERT_GT(use.bound_bytes, 0u);
+  EXPECT_LT(use.bound_bytes, 1536u) << "the unwinder is not in the bound: it runs on the unwind stack";
+  auto task = heddle::spawn(throws_and_catches, {.paint = true});
+  const heddle::StackUsage used = task.stack_high_water();
+  EXPECT_EQ(task.join(), 25);
+  EXPECT_LE(used.bytes, use.stack_bytes - heddle::kCanaryBytes);
+  EXPECT_LT(used.bytes, 1024u) << "the unwinder ran on the task's own stack";
+}
+
+TEST(BoundedSpawn, ACancelledBoundedTaskUnwindsFromItsSuspension) {
+  const heddle::StackBoundUse use = heddle::stack_bound_for(parks_until_cancelled);
+  ASSERT_GT(use.bound_bytes, 0u);
+  auto task = heddle::spawn(parks_until_cancelled, {.paint = true});
+  EXPECT_EQ(task.stack().pool, use.pool);
+  EXPECT_FALSE(task.finished());
+  task.cancel();  // unwinds it now, from Event::wait, throwing heddle::Cancelled there
+  EXPECT_TRUE(task.finished());
+  EXPECT_EQ(destroyed_by_cancel, 1);
+  const heddle::StackUsage used = task.stack_high_water();
+  EXPECT_THROW(task.join(), heddle::Cancelled);
+  EXPECT_LE(used.bytes, use.stack_bytes - heddle::kCanaryBytes);
+  EXPECT_LT(used.bytes, 1024u) << "the unwinder (about 2 KiB) ran on the task's own stack";
+}
+
 TEST(BoundedSpawn, AStraightChainGetsAStackOfExactlyItsBound) {
   const heddle::StackBoundUse use = heddle::stack_bound_for(straight_chain);
   ASSERT_GT(use.bound_bytes, 0u) << "tools/heddle-stack did not bound the straight chain: see "

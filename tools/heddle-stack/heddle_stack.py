@@ -336,7 +336,7 @@ def dedupe(problems):
 
 def find_task_entry(functions) -> str:
     for title, function in functions.items():
-        if function.frame is not None and re.search(r"heddle::detail::\{anonymous\}::task_entry\(void\*, void\*\)", function.name):
+        if function.frame is not None and re.match(r"void heddle::detail::\{anonymous\}::task_entry\(void\*, void\*\)$", function.name):
             return title
     raise ToolError("heddle's task_entry is not in the call graph: pass heddle's own .ci files too "
                     "(share/heddle/callgraph, or the build tree's src/CMakeFiles/heddle.dir)")
@@ -450,6 +450,11 @@ def write_generated(entries, path, target):
         "// Each bounded task entry's proven stack depth below its frame, in bytes",
         "// (frames + entry frame + red zone), keyed by typeid(TaskFrame<F, T>).name().",
         "#include <heddle/core/stack_sizing.hpp>",
+        "",
+        "// The program is linked with --wrap for the unwinder's entry points, so that",
+        "// a throw on a task's stack runs the unwinder on the thread's unwind stack:",
+        "// the bounds above do not hold it.",
+        "#include <heddle/core/detail/unwinder_wrappers.hpp>",
         "",
     ]
     for entry in sorted(entries, key=lambda e: e["callable"]):

@@ -49,6 +49,12 @@
 
 #include "heddle/heddle.hpp"
 
+#ifdef HEDDLE_MEASURE_WRAPPED_UNWINDER
+// Linked as heddle_stack_bounds() links: -z now, the static C++ runtime, and
+// the unwinder wrapped so that it runs on the thread's unwind stack.
+#include "heddle/core/detail/unwinder_wrappers.hpp"
+#endif
+
 namespace {
 
 volatile int sink;
@@ -92,6 +98,10 @@ void on_abort(int) {
   print_used(heddle::high_water(measured_stack).bytes);
   _exit(0);
 }
+
+// Made in main, outside the measurement, for the functions that copy or rethrow it
+// (made at static initialisation, it would warm other functions' bindings).
+std::exception_ptr made_earlier;
 
 struct WithDestructor {
   ~WithDestructor() { sink = 2; }
@@ -159,9 +169,12 @@ int main(int argc, char** argv) {
       {"__cxa_rethrow", [] { try { try { throw 1; } catch (...) { throw; } } catch (...) { sink = 1; } }},
       {"_Unwind_Resume", [] { try { throw_through_cleanup(); } catch (...) { sink = 1; } }},
       {"_ZSt17current_exceptionv", [] { try { throw 1; } catch (...) { auto e = std::current_exception(); sink = e != nullptr; } }},
-      {"_ZSt17rethrow_exceptionNSt15__exception_ptr13exception_ptrE", [] { try { std::rethrow_exception(std::make_exception_ptr(1)); } catch (...) { sink = 1; } }},
-      {"_ZNSt15__exception_ptr13exception_ptr10_M_releaseEv", [] { auto e = std::make_exception_ptr(1); sink = e != nullptr; }},
-      {"_ZNSt15__exception_ptr13exception_ptr9_M_addrefEv", [] { auto e = std::make_exception_ptr(1); auto f = e; sink = f != nullptr; }},
+      // The rethrow and its catch: the exception was made before the measurement.
+      {"_ZSt17rethrow_exceptionNSt15__exception_ptr13exception_ptrE", [] { try { std::rethrow_exception(made_earlier); } catch (...) { sink = 1; } }},
+      // The last reference: the exception is destroyed and freed (made before the measurement).
+      {"_ZNSt15__exception_ptr13exception_ptr10_M_releaseEv", [] { auto e = std::move(made_earlier); sink = e != nullptr; }},
+      // A copy's reference count only: the exception was made before the measurement.
+      {"_ZNSt15__exception_ptr13exception_ptr9_M_addrefEv", [] { auto f = made_earlier; sink = f != nullptr; }},
       {"_ZNSt15__exception_ptr13exception_ptrC1EPv", [] { auto e = std::make_exception_ptr(1); sink = e != nullptr; }},
       {"__cxa_init_primary_exception", [] { auto e = std::make_exception_ptr(1); sink = e != nullptr; }},
       {"_ZSt19uncaught_exceptionsv", [] { sink = std::uncaught_exceptions(); }},
@@ -230,6 +243,20 @@ int main(int argc, char** argv) {
   if (argc == 2) {  // one function, cold
     for (auto& [name, call] : calls) {
       if (name != argv[1]) continue;
+      if (name == "_ZNSt15__exception_ptr13exception_ptr9_M_addrefEv" ||
+          name == "_ZNSt15__exception_ptr13exception_ptr10_M_releaseEv" ||
+          name == "_ZSt17rethrow_exceptionNSt15__exception_ptr13exception_ptrE") {
+        made_earlier = std::make_exception_ptr(1);
+      }
+#ifdef HEDDLE_MEASURE_WRAPPED_UNWINDER
+      {
+        // A bounded task entered on this thread makes its unwind stack, as in
+        // a program whose bounded tasks throw. It throws nothing, so the
+        // unwinder's caches stay cold.
+        heddle::StackPool bounded({.stack_bytes = 16 * 1024, .bounded = true});
+        heddle::spawn([] { nothing(); }, {.pool = &bounded}).join();
+      }
+#endif
       heddle::detail::ensure_alternate_signal_stack();
       struct sigaction action {};
       action.sa_handler = on_abort;

@@ -22,17 +22,21 @@
 // Learned sizes (SpawnOptions::stack_policy = StackPolicy::learned). For a
 // callable with no proven bound, the first kLearnedSamples tasks run on the
 // default pool's stacks, painted, and their high-water marks are recorded
-// per callable type (for a lambda, that is its spawn site). After that each
+// per callable type (for a lambda, that is its spawn site); while those are
+// out, further tasks run on unpainted default stacks (a painted stack is
+// resident whole, and long-lived tasks would otherwise all be painted before
+// the first sample came back). After that each
 // task gets a stack from a size class: the smallest power of two from 4 KiB
 // to 1 MiB that holds the deepest use seen plus a margin (a quarter of it,
 // at least 1 KiB). One spawn in kLearnedSampleEvery per thread is painted
 // and measured again, so a site that goes deeper moves up a class; no class
 // is ever chosen below what was seen plus the margin. Learned sizes are
-// never below a page: a sub-page stack needs a proof. A learned class has a
+// never below a page: a sub-page stack needs a proof. Its pool is a bounded
+// one, so its tasks host no other task's switch work (which is in no
+// sample), as tasks with proven bounds do. A learned class has a
 // guard page while the process's mapping budget lasts (StackPool's
 // Guard::automatic), so a task that goes deeper than anything seen before
 // is still caught.
-#pragma once
 #pragma once
 
 #include <atomic>
@@ -84,6 +88,11 @@ inline constexpr std::uint32_t kLearnedSampleEvery = 64;
 struct LearnedStack {
   std::atomic<std::size_t> high_water{0};  // deepest painted use seen, in bytes from the top
   std::atomic<std::uint32_t> samples{0};   // tasks measured
+  // Measured tasks not yet released. While learning, at most
+  // kLearnedSamples are measured at once: a painted default stack is
+  // resident whole, and long-lived tasks (a million parked ones) would
+  // otherwise all be spawned painted before the first sample came back.
+  std::atomic<std::uint32_t> measuring{0};
 };
 
 struct LearnedChoice {

@@ -4,7 +4,8 @@
 // timer) parks the running task with suspend(on_suspend[, on_cancel]):
 // on_suspend receives a one-shot Resumer naming the task *and* this exact
 // suspension, and stores it. on_suspend runs after the task's registers are
-// saved, on the stack of whoever the task switched to, so a Resumer is never
+// saved, on the stack of whoever the task switched to (never a task on a
+// bounded stack: that one's host stack instead), so a Resumer is never
 // used before the task has finished switching out; a resume that arrives
 // while on_suspend is still running is remembered and performed as soon as
 // it returns. on_cancel runs when the task is cancelled while parked here and

@@ -122,15 +122,24 @@ struct TaskControl {
   bool spawning = false;         // with yielding: switching out to let a child it spawned run (work-first)
   bool dispatched = false;       // entered by its scheduler's dispatcher, not inline by another context
   bool cancel_delivered = false; // a suspension has reported cancellation to the task
+  // Its stack came from a bounded StackPool: sized from what the task's own
+  // code needs (a proven bound, or a learned size class), so no switch work
+  // for other tasks may run on it (see "Host stacks" in src/core/task.cpp).
+  bool bounded_stack = false;
+  bool on_host_stack = false;    // with bounded_stack: running on its thread's host stack now
   WakeReason wake_reason = WakeReason::resumed;
+  // Completion (with the group fields below), packed here beside the flags.
+  enum class Ownership : std::uint8_t { handle, group, detached };
+  Ownership ownership = Ownership::handle;
+  bool cancelled_by_owner = false;
   std::exception_ptr hook_error;
 
   // Identity.
   std::uint64_t id = 0;
   char name[32] = {};
-  SourceLocation spawn_site{};
-  const char* spawn_file = nullptr;  // spawn_site's, readable from a signal handler
-  unsigned spawn_line = 0;
+  // Where it was spawned (this_task::spawn_site), as plain fields: readable
+  // from a signal handler.
+  const char* spawn_file = nullptr;
   const char* spawn_function = nullptr;
 
   // The scheduler that runs this task when it is woken (null: inline).
@@ -138,6 +147,7 @@ struct TaskControl {
   // Free for the scheduler's own use (Pool: the worker a task is pinned to
   // and the list that tracks it); zero when the task is spawned.
   std::uint32_t scheduler_word = 0;
+  unsigned spawn_line = 0;  // with spawn_file (here, where it packs beside scheduler_word)
   // Values of heddle::TaskLocal variables (core/task_local.hpp), made on
   // first use and destroyed on the task's own stack when it finishes.
   struct TaskLocals* locals = nullptr;
@@ -149,16 +159,14 @@ struct TaskControl {
   TaskFrameBase* frame = nullptr;
   void* result = nullptr;  // the frame's ResultSlot<T>
 
-  // Completion: at most one of a joiner (Task<T>::join), a group, or detached.
-  enum class Ownership : std::uint8_t { handle, group, detached };
-  Ownership ownership = Ownership::handle;
+  // Completion: at most one of a joiner (Task<T>::join), a group, or
+  // detached (`ownership`, with the flags above).
   std::atomic<Parker*> joiner{nullptr};  // the parker of whoever waits in join()
   GroupLink* group = nullptr;
   TaskControl* group_next_finished = nullptr;  // link in GroupLink::finished_head
   TaskControl* group_prev = nullptr;            // the owner's list of live children
   TaskControl* group_next = nullptr;
   std::size_t group_index = 0;
-  bool cancelled_by_owner = false;
 
   // The task's own parker (joins, groups, sync primitives wait on it).
   Parker parker;
@@ -243,6 +251,17 @@ bool cancel_if_scheduler(TaskControl* task, Scheduler* scheduler) noexcept;
 // Destroys the TaskLocal values of a task whose function has returned (on
 // its own stack; src/core/task_local.cpp).
 void destroy_task_locals(TaskControl* task) noexcept;
+
+// Runs function(argument) off the running task's stack: on the thread's
+// unwind stack, which every thread that runs a bounded task has, else in
+// place (an ordinary stack has the room). For the reports that end the
+// program from places a bounded task reaches: their buffers and abort()
+// stay out of its proof (tools/heddle-stack treats this as a boundary).
+void run_off_task_stack(void (*function)(void*), void* argument) noexcept;
+// As run_off_task_stack, for a function that throws (and so never returns):
+// the throw, its allocation and its unwinder run on the unwind stack, and
+// the exception unwinds back into the task's frames from there.
+[[noreturn]] void throw_off_task_stack(void (*thrower)(void*), void* argument);
 
 // For this_task::yield: the canary check and the switch out of a running task.
 void check_stack_canary(TaskControl* task) noexcept;
