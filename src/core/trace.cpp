@@ -214,21 +214,22 @@ void write_file(std::FILE* out, std::vector<std::unique_ptr<TraceBuffer>>& buffe
 
 }  // namespace
 
-// Makes this thread's ring (t_buffer), or leaves it null when there is no
-// memory for one: that event is lost, not the program.
-void make_thread_buffer(void*) noexcept {
-  try {
-    thread_buffer();
-  } catch (...) {
-  }
-}
+namespace {
 
-void trace_record(TraceKind kind, const TaskControl* task) noexcept {
-  // The first event on a thread makes its ring (an allocation, a lock): off
-  // the task's stack, which a bounded task's proof does not make room for.
-  if (!t_buffer) [[unlikely]] run_off_task_stack(&make_thread_buffer, nullptr);
-  TraceBuffer* buffer = t_buffer;
-  if (!buffer) return;
+struct TraceCall {
+  TraceKind kind;
+  const TaskControl* task;
+};
+
+void record_here(void* context) noexcept {
+  const TraceKind kind = static_cast<const TraceCall*>(context)->kind;
+  const TaskControl* task = static_cast<const TraceCall*>(context)->task;
+  TraceBuffer* buffer;
+  try {
+    buffer = thread_buffer();
+  } catch (...) {
+    return;  // no memory for a ring: this event is lost, not the program
+  }
   buffer->busy.store(true, std::memory_order_seq_cst);
   if (!trace_on.load(std::memory_order_seq_cst)) {
     buffer->busy.store(false, std::memory_order_release);
@@ -251,6 +252,17 @@ void trace_record(TraceKind kind, const TaskControl* task) noexcept {
   r.name[sizeof r.name - 1] = '\0';
   buffer->head.store(head + 1, std::memory_order_release);
   buffer->busy.store(false, std::memory_order_release);
+}
+
+}  // namespace
+
+// Off the task's stack (the thread's unwind stack, where a bounded task ran
+// on this thread): a bounded task's proof then holds none of it, neither the
+// clock read nor the first event's ring allocation and lock. Only while
+// tracing is on: trace_event checks that first.
+void trace_record(TraceKind kind, const TaskControl* task) noexcept {
+  TraceCall call{kind, task};
+  run_off_task_stack(&record_here, &call);
 }
 
 std::uint64_t trace_events_held() noexcept {

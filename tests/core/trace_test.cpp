@@ -33,6 +33,25 @@ using trace_test::temp_path;
 #define SKIP_WITHOUT_TRACING() \
   if (!trace::compiled_in) GTEST_SKIP() << "heddle built with HEDDLE_WITH_TRACE=OFF"
 
+TEST(Trace, ABoundedTasksEventsAreRecordedFromOffItsStack) {
+  // A task on a bounded stack records its events on the thread's unwind
+  // stack (trace_record, through run_off_task_stack): the same events.
+  SKIP_WITHOUT_TRACING();
+  const std::string path = temp_path("heddle-trace-bounded");
+  StackPool bounded({.stack_bytes = 16 * 1024, .bounded = true});
+  trace::start(path);
+  Event event;
+  auto waiter = spawn([&] { event.wait(); }, {.name = "bounded-waiter", .pool = &bounded});
+  const std::uint64_t waiter_id = waiter.id();
+  event.set();
+  waiter.join();
+  trace::stop();
+  const Seen seen = check_trace(read_trace(path));
+  EXPECT_EQ(joined(seen.by_task.at(waiter_id)), "spawn B E:heddle::sync wait B finish");
+  EXPECT_EQ(seen.slice_name.at(waiter_id), "bounded-waiter");
+  std::remove(path.c_str());
+}
+
 TEST(Trace, RecordsSpawnSuspendResumeCancelAndFinishInOrder) {
   SKIP_WITHOUT_TRACING();
   const std::string path = temp_path("heddle-trace");
