@@ -127,20 +127,23 @@ std::size_t lowest_resident_page(std::byte* base, std::size_t pages, std::size_t
 }
 
 // Without paint, the kernel's record of which pages were ever touched is the
-// next best thing. A canary stack's bottom page is always resident (the canary
-// lives there), so it only counts when the page above it is in use as well.
-StackUsage resident_high_water(const Stack& stack) noexcept {
-  std::size_t pages = stack.size / page_bytes();
-  bool canary_page = has_canary_zone(stack);
-  std::size_t lowest = lowest_resident_page(stack.low, pages, canary_page ? 1 : 0);
-  if (canary_page && lowest == 1 && lowest_resident_page(stack.low, 1, 0) == 0) lowest = 0;
+// next best thing. A pool's canary stack starts kCanaryBytes below a page
+// (StackPool::make_canary), its canary zone on its lower neighbour's top
+// page: its own pages start above the zone and end with the page that holds
+// its top.
+StackUsage resident_high_water(std::byte* first_page, std::size_t pages) noexcept {
+  std::size_t lowest = lowest_resident_page(first_page, pages, 0);
   return {(pages - lowest) * page_bytes(), page_bytes()};
 }
 
-bool came_from_mmap(const Stack& stack) noexcept {
-  bool pool_kind = stack.kind == StackKind::guarded || stack.kind == StackKind::canary;
-  auto address = reinterpret_cast<std::uintptr_t>(stack.low);
-  return pool_kind && address % page_bytes() == 0 && stack.size % page_bytes() == 0;
+// The stack's first own page when a pool mapped it (guarded: its low end;
+// canary: just above its canary zone), or null.
+std::byte* first_mapped_page(const Stack& stack) noexcept {
+  if (stack.size % page_bytes() != 0) return nullptr;
+  std::byte* first = stack.kind == StackKind::guarded  ? stack.low
+                     : stack.kind == StackKind::canary ? stack.low + kCanaryBytes
+                                                       : nullptr;
+  return first && reinterpret_cast<std::uintptr_t>(first) % page_bytes() == 0 ? first : nullptr;
 }
 
 std::string address_text(const void* address) {
@@ -154,7 +157,7 @@ std::string address_text(const void* address) {
 StackUsage high_water(const Stack& stack) noexcept {
   if (!stack) return {};
   if (stack.painted) return painted_high_water(stack);
-  if (came_from_mmap(stack)) return resident_high_water(stack);
+  if (std::byte* first = first_mapped_page(stack)) return resident_high_water(first, stack.size / page_bytes());
   return {};
 }
 

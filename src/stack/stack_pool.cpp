@@ -51,6 +51,11 @@ std::size_t page_bytes() noexcept {
   return bytes;
 }
 
+std::byte* page_aligned_up(std::byte* address) noexcept {
+  const auto value = reinterpret_cast<std::uintptr_t>(address);
+  return address + ((page_bytes() - value % page_bytes()) % page_bytes());
+}
+
 std::size_t round_up_to_pages(std::size_t bytes) noexcept {
   return (bytes + page_bytes() - 1) / page_bytes() * page_bytes();
 }
@@ -355,8 +360,18 @@ Stack StackPool::make_canary() {
   std::lock_guard lock(mutex_);
   reserve_at_least(idle_, stats_.guarded_created + stats_.canary_created + 1);
   if (canary_fresh_.empty()) {
-    std::size_t count = std::max<std::size_t>(1, kCanaryChunkBytes / options_.stack_bytes);
-    std::size_t bytes = count * options_.stack_bytes;
+    // Page-sized stacks are carved kCanaryBytes below page boundaries, so
+    // that each one's canary zone is the end of the page that holds its
+    // lower neighbour's top: a page a neighbour in use keeps resident
+    // anyway. Reading the canary (at every switch-out) then costs no page of
+    // its own, also on kernels where reading a never-written page allocates
+    // one rather than mapping the shared zero page. The chunk's first page
+    // holds only the first stack's zone. Sub-page stacks are many to a page
+    // already and are carved from the start.
+    const std::size_t shift = sub_page_ ? 0 : page_bytes() - kCanaryBytes;
+    const std::size_t lead = sub_page_ ? 0 : page_bytes();
+    std::size_t count = std::max<std::size_t>(1, (kCanaryChunkBytes - lead) / options_.stack_bytes);
+    std::size_t bytes = count * options_.stack_bytes + lead;
     canary_fresh_.reserve(count);
     reserve_at_least(canary_chunks_, canary_chunks_.size() + 1);
     void* chunk = map_memory(bytes, PROT_READ | PROT_WRITE);
@@ -364,7 +379,7 @@ Stack StackPool::make_canary() {
     forbid_huge_pages(chunk, bytes);
     canary_chunks_.emplace_back(static_cast<std::byte*>(chunk), bytes);
     for (std::size_t i = 0; i < count; ++i) {
-      canary_fresh_.push_back(Stack{static_cast<std::byte*>(chunk) + i * options_.stack_bytes, options_.stack_bytes,
+      canary_fresh_.push_back(Stack{static_cast<std::byte*>(chunk) + shift + i * options_.stack_bytes, options_.stack_bytes,
                                     sub_page_ ? StackKind::slab : StackKind::canary, false, this});
     }
   }
@@ -456,6 +471,12 @@ void StackPool::trim_batch() noexcept {
     std::byte* end = batch[first].high();
     std::size_t next = first + 1;
     while (next < count && batch[next].low == end) end = batch[next++].high();  // neighbours in a canary chunk
+    // A canary stack starts kCanaryBytes below a page (make_canary): its
+    // own pages run from there up to the page that holds its top and its
+    // upper neighbour's canary zone. That zone is zero (canary_word), which
+    // is what a page given back reads as, so the neighbour's canary holds.
+    begin = page_aligned_up(begin);
+    end = page_aligned_up(end);
     if (!release_memory(begin, static_cast<std::size_t>(end - begin))) failures += next - first;
     first = next;
   }

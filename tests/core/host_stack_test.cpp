@@ -10,10 +10,6 @@
 
 namespace {
 
-bool within(const heddle::Stack& stack, const void* address) {
-  return address >= static_cast<const void*>(stack.low) && address < static_cast<const void*>(stack.high());
-}
-
 const heddle::Stack& running_stack() { return heddle::detail::current_task()->stack; }
 
 struct Sleeper {
@@ -51,7 +47,7 @@ TEST(HostStacks, AParkHookOfATaskWokenByABoundedTaskRunsOffItsStack) {
       {.pool = &bounded});
   waker.join();
   ASSERT_NE(sleeper.hook_frame, nullptr);
-  EXPECT_FALSE(within(waker_stack, sleeper.hook_frame)) << "the woken task's park hook ran on the bounded stack";
+  EXPECT_FALSE(waker_stack.contains(sleeper.hook_frame)) << "the woken task's park hook ran on the bounded stack";
   sleeper.finish();
 }
 
@@ -64,7 +60,7 @@ TEST(HostStacks, OnAnOrdinaryStackTheWakerHostsTheHookItself) {
     EXPECT_TRUE(sleeper.parked.resume());
   });
   waker.join();
-  EXPECT_TRUE(within(waker_stack, sleeper.hook_frame)) << "an ordinary waker receives the switch and runs the hook";
+  EXPECT_TRUE(waker_stack.contains(sleeper.hook_frame)) << "an ordinary waker receives the switch and runs the hook";
   sleeper.finish();
 }
 
@@ -87,7 +83,7 @@ TEST(HostStacks, AChildSpawnedByABoundedTaskParksOffItsStack) {
       {.pool = &bounded});
   parent.join();
   ASSERT_NE(hook_frame, nullptr);
-  EXPECT_FALSE(within(parent_stack, hook_frame)) << "the child's first park hook ran on the bounded parent's stack";
+  EXPECT_FALSE(parent_stack.contains(hook_frame)) << "the child's first park hook ran on the bounded parent's stack";
   ASSERT_TRUE(child_parked.resume());
   child.join();
 }
@@ -125,7 +121,7 @@ TEST(HostStacks, WakeUpsNestedFromABoundedTaskAllRunOffItsStack) {
   waker.join();
   for (int i = 0; i < kSleepers; ++i) {
     ASSERT_NE(links[i].hook_frame, nullptr) << "sleeper " << i << " was not woken";
-    EXPECT_FALSE(within(waker_stack, links[i].hook_frame)) << "sleeper " << i;
+    EXPECT_FALSE(waker_stack.contains(links[i].hook_frame)) << "sleeper " << i;
   }
   for (auto& link : links) {
     ASSERT_TRUE(link.parked.resume());

@@ -66,8 +66,11 @@ TEST(Scale, TwoHundredThousandTasksParkedAtOnce) {
 using heddle::support::resident_kib;
 
 TEST(Scale, ParkedTaskOnAPoolCanaryStackKeepsOnePage) {
-  // A pool canary is zero on the stack's bottom page, which a parked task
-  // never writes: only the top page (its frames) becomes resident.
+  // A pool canary stack's zone is the end of its lower neighbour's top page
+  // (StackPool::make_canary), so only each task's top page (its frames)
+  // becomes resident, also where reading a never-written page allocates it
+  // (kernels without the shared zero page: there, a zone on the stack's
+  // own bottom page cost every parked task a second page).
 #if HEDDLE_ASAN || HEDDLE_TSAN
   GTEST_SKIP() << "sanitizer shadow memory dominates resident memory; the check preset runs this";
 #endif

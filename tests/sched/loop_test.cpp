@@ -60,8 +60,7 @@ TEST(Loop, ATaskOnABoundedStackIsNeverHandedOverTo) {
   first.join();
   second.join();
   ASSERT_NE(hook_frame, nullptr);
-  EXPECT_FALSE(hook_frame >= static_cast<const void*>(bounded_stack.low) &&
-               hook_frame < static_cast<const void*>(bounded_stack.high()))
+  EXPECT_FALSE(bounded_stack.contains(hook_frame))
       << "the park hook ran on the bounded task's stack";
 }
 

@@ -102,6 +102,31 @@ TEST(StackPool, GuardNeverMakesCanaryStacks) {
   pool.release(second);
 }
 
+TEST(StackPool, ACanaryStacksZoneIsTheEndOfItsLowerNeighboursTopPage) {
+  // So that checking it reads no page of its own: the neighbour's frames
+  // keep that page resident (Scale.ParkedTaskOnAPoolCanaryStackKeepsOnePage
+  // measures it).
+  StackPool pool(StackPool::Options{.stack_bytes = 16 * 1024, .guard = StackPool::Guard::never});
+  Stack upper = pool.acquire();
+  Stack lower = pool.acquire();
+  if (upper.low < lower.low) std::swap(upper, lower);
+  const auto page = page_bytes();
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(upper.low + kCanaryBytes) % page, 0u)
+      << "the zone does not end on a page boundary";
+  EXPECT_EQ(lower.high(), upper.low) << "neighbours in one chunk";
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(lower.high()) / page,
+            reinterpret_cast<std::uintptr_t>(upper.low + kCanaryBytes - 1) / page)
+      << "the zone is not on the page that holds the lower stack's top";
+  EXPECT_TRUE(canary_intact(upper));
+  EXPECT_TRUE(canary_intact(lower));
+  // Still page precision without paint: the lower stack's top page counts.
+  lower.high()[-1] = std::byte{1};
+  EXPECT_EQ(high_water(lower).bytes, page);
+  EXPECT_EQ(high_water(lower).granularity, page);
+  pool.release(lower);
+  pool.release(upper);
+}
+
 TEST(StackPool, StatsCountLiveIdleAndCreatedStacks) {
   StackPool pool;
   Stack a = pool.acquire();

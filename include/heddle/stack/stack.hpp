@@ -49,6 +49,11 @@ struct Stack {
   StackPool* pool = nullptr; // the pool to give it back to, if any
 
   std::byte* high() const noexcept { return low + size; }
+  // Whether `address` is in [low, high()): a frame on this stack, say.
+  bool contains(const void* address) const noexcept {
+    const auto* byte = static_cast<const std::byte*>(address);
+    return byte >= low && byte < high();
+  }
   bool has_guard_page() const noexcept { return kind == StackKind::guarded; }
   explicit operator bool() const noexcept { return low != nullptr; }
 };
@@ -57,11 +62,12 @@ inline constexpr std::size_t kCanaryBytes = 64;
 inline constexpr std::uint64_t kCanaryWord = 0x6e61'6365'6c64'6465ULL;  // "heddlecan"
 
 // The value a stack's canary zone holds. Pool canary stacks use zero: their
-// zone sits on the stack's bottom page, which no task that stays within its
-// stack ever writes, and a page never written reads as zero without the
-// kernel allocating it. So the canary costs a pool stack no memory and no
-// write fault (a parked task keeps one page, not two), and any non-zero
-// write into the zone is still caught at switch-out. Caller-provided
+// zone is the end of the page that holds their lower neighbour's top
+// (StackPool carves them kCanaryBytes below page boundaries), memory the
+// kernel gives as zeros, so arming it writes nothing and checking it reads
+// a page that is resident for the neighbour anyway (a parked task keeps one
+// page, not two), and a page given back to the kernel still reads as an
+// intact zone. Any non-zero write into the zone is caught at switch-out. Caller-provided
 // storage (static, span, nested) may hold anything, so it gets a pattern.
 constexpr std::uint64_t canary_word(const Stack& stack) noexcept {
   return stack.kind == StackKind::canary ? 0 : kCanaryWord;
@@ -72,8 +78,11 @@ inline constexpr std::size_t kMinimumStackBytes = arch::kMinimumStackBytes;
 // comes from a proof, so it may be far below kMinimumStackBytes, but never
 // below the canary zone, the switch frames and one small frame.
 inline constexpr std::size_t kMinimumBoundedStackBytes = 256;
-// Sub-page stacks are carved at this stride (and alignment).
-inline constexpr std::size_t kSlabStackAlignment = 64;
+// Sub-page stacks are carved at this stride (and alignment): the ABI's
+// stack alignment. A cache line apart would waste up to 48 bytes a task;
+// neighbours share a line only between one stack's top (its task frame)
+// and the next one's canary zone, which is read when that task finishes.
+inline constexpr std::size_t kSlabStackAlignment = 16;
 
 // Writes the canary zone (no-op for guarded stacks).
 void arm_canary(const Stack& stack) noexcept;
