@@ -2,7 +2,9 @@
 # proven bounds (GCC).
 #
 # The target is compiled with -fcallgraph-info=su (a .ci call graph beside
-# each object) and linked with -z now, -static-libstdc++ and -static-libgcc:
+# each object) and, on x86-64 as heddle is, -mno-red-zone (so GCC's frame
+# sizes are each function's whole use: no leaf writes below its stack
+# pointer, and the bound needs no red-zone margin), and linked with -z now, -static-libstdc++ and -static-libgcc:
 # then no lazy-binding resolver ever runs on a task's stack (it needs about
 # 3 KiB there, and libstdc++'s and libgcc's own calls into libc would go
 # through it even in a -z now program), and the tool may use its "now"
@@ -42,10 +44,17 @@ function(heddle_stack_bounds target)
   set(dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_stack_bounds)
   file(MAKE_DIRECTORY ${dir})
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fcallgraph-info=su>)
+  set(red_zone)
+  if(HEDDLE_NO_RED_ZONE)
+    # As heddle itself is: no leaf writes below its stack pointer, so the
+    # bound needs no red-zone margin.
+    target_compile_options(${target} PRIVATE -mno-red-zone)
+    set(red_zone --no-red-zone)
+  endif()
   target_link_options(${target} PRIVATE -Wl,-z,now -static-libstdc++ -static-libgcc ${HEDDLE_UNWINDER_WRAP_OPTIONS}
                       ${dir}/stack_bounds.o)
   add_custom_command(TARGET ${target} PRE_LINK
-    COMMAND ${Python3_EXECUTABLE} ${HEDDLE_STACK_TOOL} --binding now --quiet --target ${target}
+    COMMAND ${Python3_EXECUTABLE} ${HEDDLE_STACK_TOOL} --binding now ${red_zone} --quiet --target ${target}
             --generate ${dir}/stack_bounds.cpp --json ${dir}/stack_bounds.json
             ${CMAKE_CURRENT_BINARY_DIR}/CMakeFiles/${target}.dir --library ${HEDDLE_CALLGRAPH_DIR}
     COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -O2 -fPIC -I${HEDDLE_STACK_INCLUDE_DIR}

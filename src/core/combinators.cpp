@@ -8,7 +8,7 @@ namespace {
 
 bool arm_failed(const TaskControl* arm) noexcept {
   // An arm we cancelled ends with Cancelled: that is not a failure.
-  return arm->frame->error && !(arm->frame->ended_by_cancel && arm->cancelled_by_owner);
+  return arm->frame->error && !(arm->ended_by_cancel && arm->cancelled_by_owner);
 }
 
 void cancel_arm(TaskControl* arm) noexcept {
@@ -105,7 +105,7 @@ void TaskGroup::cancel_child(detail::TaskControl* child) noexcept {
 void TaskGroup::reap() noexcept {
   for (detail::TaskControl* child = detail::take_finished(link_); child;) {
     detail::TaskControl* next = child->group_next_finished;
-    const bool failed = child->frame->error && !(child->frame->ended_by_cancel && child->cancelled_by_owner);
+    const bool failed = child->frame->error && !(child->ended_by_cancel && child->cancelled_by_owner);
     if (failed && !first_error_) {
       first_error_ = child->frame->error;
       cancel();

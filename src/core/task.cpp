@@ -234,6 +234,15 @@ __attribute__((noinline)) void ensure_thread_stacks(ThreadState& ts, TaskControl
   }
 }
 
+// True once the thread has what a bounded task entered at its current host
+// depth needs: checked inline at every switch into one, made out of line.
+inline bool thread_stacks_made(const ThreadState& ts) noexcept {
+#if !HEDDLE_ASAN && !HEDDLE_TSAN
+  if (!ts.unwind_stack) return false;
+#endif
+  return ts.host_stacks && ts.host_stacks->size() > ts.host_depth;
+}
+
 void release_thread_stacks(ThreadState& ts) noexcept {
   if (ts.host_stacks) {
     for (const Stack& stack : *ts.host_stacks) host_pool().release(stack);
@@ -326,7 +335,7 @@ __attribute__((noinline)) TaskControl* take_next_to_hand_over(TaskControl* t) {
 __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched) {
   ThreadState& ts = thread_state();
   if (!ts.initialized) init_thread(ts);
-  if (t->bounded_stack) [[unlikely]] ensure_thread_stacks(ts, t);  // on a host: see "Host stacks"
+  if (t->bounded_stack && !thread_stacks_made(ts)) [[unlikely]] ensure_thread_stacks(ts, t);  // see "Host stacks"
   TaskControl* self = t_current;
   void** save = self ? &self->saved_sp : &ts.base_sp;
   t->return_slot = save;
@@ -507,7 +516,10 @@ void complete_park(TaskControl* t) {
     try {
       t->on_suspend(t->hook_context, resumer);
     } catch (...) {
-      t->hook_error = std::current_exception();
+      // Held in the frame's error slot, which is empty while the task runs
+      // (run() fills it only once the callable has ended), until the task
+      // rethrows it at its suspension (rethrow_hook_error).
+      t->frame->error = std::current_exception();
       s = t->state.load(relaxed);
       while (!t->state.compare_exchange_weak(s, running_state(s), acq_rel, relaxed)) {
       }
@@ -641,12 +653,10 @@ TaskControl* pop_control(ThreadState& ts) {
 void recycle_control(TaskControl* t) noexcept {
   ThreadState& ts = thread_state();
   t->frame = nullptr;
-  t->result = nullptr;
   t->group = nullptr;
   t->on_suspend = nullptr;
   t->on_cancel = nullptr;
   t->hook_context = nullptr;
-  t->hook_error = nullptr;
   t->next_free = ts.cache_head;
   ts.cache_head = t;
   if (++ts.cache_count > kControlCacheMax) {
@@ -808,6 +818,7 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   t->exiting = false;
   t->cancel_delivered = false;
   t->cancelled_by_owner = false;
+  t->ended_by_cancel = false;
   t->interruptible.store(true, relaxed);
   t->parker.state.store(0, relaxed);
   // Keep the generation growing across lives so old Resumers stay stale.
@@ -890,7 +901,7 @@ void release_task(TaskControl* t) noexcept {
 void attach_to_group(TaskControl* t, GroupLink* group, std::size_t index) noexcept {
   t->ownership = TaskControl::Ownership::group;
   t->group = group;
-  t->group_index = index;
+  t->group_index = static_cast<std::uint32_t>(index);  // an arm's position in a join/select: a handful
 }
 
 TaskControl* take_finished(GroupLink& group) noexcept {
@@ -1040,14 +1051,15 @@ void detach_task(TaskControl* t) noexcept {
 }
 
 void check_stack_canary(TaskControl* t) noexcept { check_canary(t); }
+void note_ended_by_cancel() noexcept { t_current->ended_by_cancel = true; }
 void leave_running_task(TaskControl* t) { leave(t); }
 
 void rethrow_hook_error() {
   throw_off_task_stack(
       [](void* task) {
         auto* t = static_cast<TaskControl*>(task);
-        std::exception_ptr error = std::move(t->hook_error);
-        t->hook_error = nullptr;
+        std::exception_ptr error = std::move(t->frame->error);
+        t->frame->error = nullptr;
         std::rethrow_exception(error);
       },
       t_current);
@@ -1264,12 +1276,22 @@ bool run_on_unwind_stack(void (*function)(void*), void* argument) {
   return true;
 }
 
+// Both look for the unwind stack themselves rather than through
+// run_on_unwind_stack: one frame fewer on a bounded task's deepest paths.
 void run_off_task_stack(void (*function)(void*), void* argument) noexcept {
-  if (!run_on_unwind_stack(function, argument)) function(argument);
+  if (void* top = unwind_stack_top_from_here()) {
+    heddle_call_on_stack(argument, function, top);
+  } else {
+    function(argument);
+  }
 }
 
 void throw_off_task_stack(void (*thrower)(void*), void* argument) {
-  if (!run_on_unwind_stack(thrower, argument)) thrower(argument);
+  if (void* top = unwind_stack_top_from_here()) {
+    heddle_call_on_stack(argument, thrower, top);
+  } else {
+    thrower(argument);
+  }
   __builtin_trap();  // a thrower never returns (a trap, not abort(): no call, no stack)
 }
 

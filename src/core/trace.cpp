@@ -216,14 +216,19 @@ void write_file(std::FILE* out, std::vector<std::unique_ptr<TraceBuffer>>& buffe
 
 namespace {
 
-struct TraceCall {
-  TraceKind kind;
-  const TaskControl* task;
-};
+// The event, packed into the one pointer run_off_task_stack passes: the
+// control block's address with the kind in its low bits (control blocks
+// are 8-aligned and there are fewer than 8 kinds). One word, not a struct
+// on the caller's frame, so trace_record's call is a tail call: the
+// recording then costs a bounded task's stack no frame of trace_record's.
+constexpr std::uintptr_t kTraceKindBits = 7;
+static_assert(alignof(TaskControl) > kTraceKindBits, "the kind is packed into a control block's low bits");
+static_assert(static_cast<std::uintptr_t>(TraceKind::cancel) <= kTraceKindBits, "a kind fits in the low bits");
 
-void record_here(void* context) noexcept {
-  const TraceKind kind = static_cast<const TraceCall*>(context)->kind;
-  const TaskControl* task = static_cast<const TraceCall*>(context)->task;
+void record_here(void* packed) noexcept {
+  const auto word = reinterpret_cast<std::uintptr_t>(packed);
+  const auto kind = static_cast<TraceKind>(word & kTraceKindBits);
+  const auto* task = reinterpret_cast<const TaskControl*>(word & ~kTraceKindBits);
   TraceBuffer* buffer;
   try {
     buffer = thread_buffer();
@@ -261,8 +266,8 @@ void record_here(void* context) noexcept {
 // clock read nor the first event's ring allocation and lock. Only while
 // tracing is on: trace_event checks that first.
 void trace_record(TraceKind kind, const TaskControl* task) noexcept {
-  TraceCall call{kind, task};
-  run_off_task_stack(&record_here, &call);
+  const auto packed = reinterpret_cast<std::uintptr_t>(task) | static_cast<std::uintptr_t>(kind);
+  run_off_task_stack(&record_here, reinterpret_cast<void*>(packed));
 }
 
 std::uint64_t trace_events_held() noexcept {

@@ -152,26 +152,36 @@ void WakeBatch::run() noexcept {
 
 namespace {
 
-WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible) {
+// One object is both hooks of a task's wait, so the suspension's context is
+// a single small frame object: wait_on is on every waiting task's stack, and
+// a bounded task's stack is sized to its deepest frame.
+struct TaskWait {
+  SpinLock& lock;
+  WaitList& list;
+  WaitNode& node;
   bool enqueued = false;
-  // Runs after the task has switched out, so a waker that finds the node can
-  // always claim it. The lock is still held from before the switch.
-  auto on_suspend = [&](const Resumer& r) {
+  // on_suspend: runs after the task has switched out, so a waker that finds
+  // the node can always claim it. The lock is still held from before the
+  // switch.
+  void operator()(const Resumer& r) {
     node.resumer = r;
     list.push_back(&node);
     enqueued = true;
     lock.unlock();
-  };
-  auto on_cancel = [&]() noexcept {
+  }
+  // on_cancel: the task is cancelled while parked here.
+  void operator()() noexcept {
     lock.lock();
     if (node.linked) list.remove(&node);
     lock.unlock();
-  };
+  }
+};
+
+WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible) {
+  TaskWait wait{lock, list, node};
   constexpr const char* leaf = "heddle::sync wait";  // for dump_tasks; the backtrace names the primitive
-  const WakeReason reason =
-      interruptible ? suspend_with_hooks(on_suspend, &on_cancel, true, leaf)
-                    : suspend_with_hooks(on_suspend, static_cast<NoCancelHook*>(nullptr), false, leaf);
-  if (!enqueued) lock.unlock();  // cancelled before it parked: nothing was enqueued
+  const WakeReason reason = suspend_with_hook_object(wait, interruptible, leaf);
+  if (!wait.enqueued) lock.unlock();  // cancelled before it parked: nothing was enqueued
   finish_suspension(reason);
   return WaitStatus::woken;
 }

@@ -122,5 +122,45 @@ class HeddleStackOnFixture(unittest.TestCase):
             self.assertIn("not a GCC -fcallgraph-info file", result.stderr)
 
 
+class FixedAmountsOfATaskBound(unittest.TestCase):
+    """A task's bound is its frames plus the entry slot (16 bytes) and, on
+    x86-64 code with a red zone, 128 bytes: checked on a call graph written
+    here (task_entry -> TaskFrame<F, T>::run -> a leaf), so the figures are
+    exact and known."""
+
+    TASK_ENTRY = "task.cpp:_ZN6heddle6detail12_GLOBAL__N_110task_entryEPvS2_"
+    RUN = "app.cpp:_ZN6heddle6detail9TaskFrameIN12_GLOBAL__N_14WorkEvE3runEv"
+
+    def bound(self, *options):
+        with tempfile.TemporaryDirectory() as scratch:
+            with open(os.path.join(scratch, "graph.ci"), "w") as handle:
+                handle.write("graph: { title: \"graph\"\n")
+                for title, name, frame in ((self.TASK_ENTRY, "void heddle::detail::{anonymous}::task_entry(void*, void*)", 32),
+                                           (self.RUN, "void heddle::detail::TaskFrame<F, T>::run() [with F = {anonymous}::Work; T = void]", 48),
+                                           ("app.cpp:leaf", "void leaf()", 80)):
+                    handle.write(f'node: {{ title: "{title}" label: "{name}\\napp.cpp:1:1\\n{frame} bytes (static)" }}\n')
+                handle.write(f'edge: {{ sourcename: "{self.TASK_ENTRY}" targetname: "__indirect_call" label: "task.cpp:2:1" }}\n')
+                handle.write(f'edge: {{ sourcename: "{self.RUN}" targetname: "app.cpp:leaf" label: "app.cpp:3:1" }}\n')
+                handle.write("}\n")
+            report = os.path.join(scratch, "report.json")
+            subprocess.run([sys.executable, os.path.join(TOOL_DIR, "heddle_stack.py"), "--binding", "now", "--quiet",
+                            "--json", report, *options, scratch], check=True)
+            with open(report) as handle:
+                entries = json.load(handle)["entries"]
+        self.assertEqual(len(entries), 1, entries)
+        self.assertTrue(entries[0]["bounded"], entries[0])
+        self.assertEqual(entries[0]["frames_bytes"], 32 + 48 + 80)
+        return entries[0]["bytes"]
+
+    def test_x86_64_code_with_a_red_zone_adds_it(self):
+        self.assertEqual(self.bound("--arch", "x86_64"), 32 + 48 + 80 + 16 + 128)
+
+    def test_code_compiled_without_the_red_zone_adds_only_the_entry_slot(self):
+        self.assertEqual(self.bound("--arch", "x86_64", "--no-red-zone"), 32 + 48 + 80 + 16)
+
+    def test_aarch64_has_no_red_zone(self):
+        self.assertEqual(self.bound("--arch", "aarch64"), 32 + 48 + 80 + 16)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

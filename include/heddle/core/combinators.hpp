@@ -63,7 +63,7 @@ auto arm_callable(F&& f) {
 
 template <class T>
 T take_arm_result(TaskControl* arm) {
-  return static_cast<ResultSlot<T>*>(arm->result)->take();
+  return result_slot<T>(arm->frame).take();
 }
 
 inline std::size_t nested_stride(std::size_t bytes) noexcept { return (bytes + 63) & ~std::size_t{63}; }

@@ -13,7 +13,8 @@
 // tasks to a page, canary-checked). A callable is identified by
 // typeid(detail::TaskFrame<F, T>).name(), the name the tool derives from
 // the symbol of TaskFrame<F, T>::run(); builds without RTTI find no bound.
-// A bound counts the red zone but not a signal frame: a handler installed
+// A bound counts the red zone where the code has one (x86-64 code compiled
+// without -mno-red-zone) but not a signal frame: a handler installed
 // without SA_ONSTACK runs on whatever stack is running, and its frame
 // (over 3 KiB with AVX-512 state) would overflow a tight stack. Install
 // handlers with SA_ONSTACK (heddle gives every thread that runs tasks an
@@ -55,7 +56,7 @@ enum class StackPolicy : std::uint8_t {
 
 struct StackBound {
   const char* frame_type;  // typeid(detail::TaskFrame<F, T>).name()
-  std::size_t bytes;       // proven depth below the task's frame: frames, entry frame, red zone
+  std::size_t bytes;       // proven depth below the task's frame: frames, entry slot, red zone if any
   const char* callable;    // what the tool called it, for reports
 };
 
@@ -122,7 +123,12 @@ StackBoundUse stack_bound_of_frame() noexcept {
   static std::atomic<std::size_t> bound{0}, stack{0};
   static std::atomic<StackPool*> pool{nullptr};
   if (seen.load(std::memory_order_acquire) != generation) {
-    const StackBoundUse found = lookup_stack_bound(typeid(Frame).name(), sizeof(Frame) + alignof(Frame) - 1);
+    // The frame's room at the top: a bounded stack's top is 16-aligned, so a
+    // frame aligned to 16 or less takes its size rounded to 16 (make_context
+    // aligns the context below it to 16); a more aligned one may need up to
+    // align - 1 more.
+    constexpr std::size_t frame_room = alignof(Frame) <= 16 ? sizeof(Frame) : sizeof(Frame) + alignof(Frame) - 1;
+    const StackBoundUse found = lookup_stack_bound(typeid(Frame).name(), frame_room);
     bound.store(found.bound_bytes, std::memory_order_relaxed);
     stack.store(found.stack_bytes, std::memory_order_relaxed);
     pool.store(found.pool, std::memory_order_relaxed);

@@ -87,6 +87,25 @@ WakeReason suspend_with_hooks(OnSuspend& on_suspend, OnCancel* on_cancel, bool i
                          interruptible, leaf);
 }
 
+// For heddle's own leaves: one object that is both hooks (invocable with a
+// Resumer when the task has switched out, and with nothing when it is
+// cancelled there) is the suspension's context itself, so the waiting
+// frame holds no SuspendHooks beside it. That frame is on every waiting
+// task's stack, and a bounded task's stack is sized to its deepest frame.
+template <class Hooks>
+struct SuspendHookObject {
+  static void call_suspend(void* self, const Resumer& r) { (*static_cast<Hooks*>(self))(r); }
+  static void call_cancel(void* self) noexcept { (*static_cast<Hooks*>(self))(); }
+};
+
+template <class Hooks>
+WakeReason suspend_with_hook_object(Hooks& hooks, bool interruptible, const char* leaf) {
+  static_assert(std::is_nothrow_invocable_v<Hooks&>, "the cancel hook must be noexcept");
+  return suspend_current(&SuspendHookObject<Hooks>::call_suspend,
+                         interruptible ? &SuspendHookObject<Hooks>::call_cancel : nullptr, &hooks, interruptible,
+                         leaf);
+}
+
 [[noreturn]] void throw_cancelled();
 void rethrow_hook_error();
 

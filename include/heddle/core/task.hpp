@@ -46,21 +46,32 @@ struct SpawnOptions {
 
 namespace detail {
 
-template <class F, class T>
-struct TaskFrame final : TaskFrameBase {
-  F fn;
+// The result comes first, so that join (which knows T but not F) finds it
+// from the frame alone: the control block keeps no pointer to it.
+template <class T>
+struct TaskFrameResult : TaskFrameBase {
   ResultSlot<T> result;
+};
+
+template <class T>
+ResultSlot<T>& result_slot(TaskFrameBase* frame) noexcept {
+  return static_cast<TaskFrameResult<T>*>(frame)->result;
+}
+
+template <class F, class T>
+struct TaskFrame final : TaskFrameResult<T> {
+  F fn;
 
   template <class G>
   explicit TaskFrame(G&& g) : fn(std::forward<G>(g)) {}
   void run() override {
     try {
-      result.run(fn);
+      this->result.run(fn);
     } catch (const Cancelled&) {
-      ended_by_cancel = true;
-      error = std::current_exception();
+      note_ended_by_cancel();
+      this->error = std::current_exception();
     } catch (...) {
-      error = std::current_exception();
+      this->error = std::current_exception();
     }
   }
   void destroy() noexcept override { this->~TaskFrame(); }
@@ -96,7 +107,6 @@ TaskControl* spawn_control(F&& f, const SpawnOptions& options, const SourceLocat
     top = frame_address(task, sizeof(Frame), alignof(Frame));
     auto* frame = new (top) Frame(std::forward<F>(f));
     task->frame = frame;
-    task->result = &frame->result;
   } catch (...) {
     abandon_control(task);
     throw;
@@ -139,7 +149,7 @@ class Task {
       ~Release() { detail::release_task(task); }
     } release{task};
     if (frame->error) std::rethrow_exception(frame->error);
-    return static_cast<detail::ResultSlot<T>*>(task->result)->take();
+    return detail::result_slot<T>(task->frame).take();
   }
 
   // Lets the task run on; its storage is released when it finishes. A

@@ -36,6 +36,7 @@
 
 #include "heddle/core/scheduler.hpp"
 #include "heddle/core/source_location.hpp"
+#include "heddle/arch/sanitizer.hpp"
 #include "heddle/stack/stack.hpp"
 
 namespace heddle {
@@ -92,8 +93,11 @@ struct GroupLink {
 // The callable and its result live in a frame at the top of the task's own
 // stack, so spawn allocates no heap memory.
 struct TaskFrameBase {
+  // How run() ended, if by an exception (TaskControl::ended_by_cancel: a
+  // Cancelled). While the task runs it is empty, and carries a failed
+  // suspension hook's exception from whoever ran the hook to the task,
+  // which rethrows it at once (complete_park, rethrow_hook_error).
   std::exception_ptr error;
-  bool ended_by_cancel = false;
   virtual void run() = 0;
 
  protected:
@@ -132,7 +136,7 @@ struct TaskControl {
   enum class Ownership : std::uint8_t { handle, group, detached };
   Ownership ownership = Ownership::handle;
   bool cancelled_by_owner = false;
-  std::exception_ptr hook_error;
+  bool ended_by_cancel = false;  // run() ended with heddle::Cancelled (frame->error holds it)
 
   // Identity.
   std::uint64_t id = 0;
@@ -157,7 +161,6 @@ struct TaskControl {
   // Where this task's measured stack use goes at release (StackPolicy::learned), or null.
   struct LearnedStack* learned = nullptr;
   TaskFrameBase* frame = nullptr;
-  void* result = nullptr;  // the frame's ResultSlot<T>
 
   // Completion: at most one of a joiner (Task<T>::join), a group, or
   // detached (`ownership`, with the flags above).
@@ -166,7 +169,6 @@ struct TaskControl {
   TaskControl* group_next_finished = nullptr;  // link in GroupLink::finished_head
   TaskControl* group_prev = nullptr;            // the owner's list of live children
   TaskControl* group_next = nullptr;
-  std::size_t group_index = 0;
 
   // The task's own parker (joins, groups, sync primitives wait on it).
   Parker parker;
@@ -183,10 +185,17 @@ struct TaskControl {
   // in, 0 while it is switched out. Relaxed stores at every switch in and out
   // (no read-modify-write); only a dump reads it.
   std::atomic<std::uint32_t> running_thread{0};
+  std::uint32_t group_index = 0;  // with group: which arm of a join/select it is
 
-  // Sanitizers.
+  // Sanitizers, last: only builds with a sanitizer have these, and the
+  // fields above keep their offsets in every build (control blocks are
+  // made only in src/core).
+#if HEDDLE_ASAN
   void* asan_fake_stack = nullptr;
+#endif
+#if HEDDLE_TSAN
   void* tsan_fiber = nullptr;
+#endif
 };
 
 // Reverses a list of control blocks linked through Link: turns a
@@ -209,6 +218,9 @@ inline bool is_finished(const TaskControl* t) noexcept {
 
 
 TaskControl* current_task() noexcept;
+// TaskFrame::run, when the task's callable ended with heddle::Cancelled:
+// sets the running task's ended_by_cancel.
+void note_ended_by_cancel() noexcept;
 Parker& current_parker();  // the running task's parker or the thread's
 
 // Spawning.

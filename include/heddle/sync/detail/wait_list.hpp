@@ -39,13 +39,13 @@ namespace heddle::detail {
 // with the top bit set (tasks and threads never collide).
 std::uint64_t current_waiter_identity() noexcept;
 
+// Lives on the waiter's stack, in the frame of every primitive's wait: the
+// small fields share one word (96 bytes in all).
 struct WaitNode {
   WaitNode* prev = nullptr;
   WaitNode* next = nullptr;
-  bool linked = false;
   Resumer resumer;                              // a task waiter
   Parker* thread_parker = nullptr;              // a thread waiter
-  std::atomic<std::uint32_t> thread_state{0};   // threads: 0 waiting, 1 claimed, 2 withdrawn
   // Threads: when set, claim() decides on this word instead of thread_state.
   // One thread waiting on several lists at once (a channel select) points
   // all its nodes at one word, so exactly one of them can be claimed.
@@ -55,11 +55,13 @@ struct WaitNode {
   void* payload = nullptr;
   std::uintptr_t tag = 0;
   std::uintptr_t result = 0;
+  WaitNode* next_handed = nullptr;  // link in a WakeBatch
+  std::atomic<std::uint32_t> thread_state{0};   // threads: 0 waiting, 1 claimed, 2 withdrawn
+  bool linked = false;
   // Set by the waker's Wakeup (or WakeBatch) when it runs, after the lock is
   // released and so after everything handed over: a woken waiter (which may
   // see its claim earlier) reads what it was given only once this is set.
   std::atomic<bool> handed_over{false};
-  WaitNode* next_handed = nullptr;  // link in a WakeBatch
 };
 
 class WaitList {
