@@ -173,13 +173,20 @@ struct TaskControl {
   // The task's own parker (joins, groups, sync primitives wait on it).
   Parker parker;
 
-  // Deferred inline wake-ups (see wake_inline) and the free list.
-  TaskControl* next_deferred = nullptr;
+  // One link for two lists a block is never on at once: a live task that
+  // was claimed waits on a list of deferred wake-ups (wake_inline, a sync
+  // WakeBatch) by next_deferred; a free block waits on a free list (a
+  // thread's cache, the depot) by next_free. A block is freed only after
+  // its task finished, and a finished task is never claimed again (claims
+  // need its generation and a parked phase), so no wake-up list holds it.
+  union {
+    TaskControl* next_deferred = nullptr;
+    TaskControl* next_free;
+  };
   // A scheduler's run queue, and its list of live tasks.
   TaskControl* next_runnable = nullptr;
   TaskControl* scheduler_prev = nullptr;
   TaskControl* scheduler_next = nullptr;
-  TaskControl* next_free = nullptr;
 
   // For dump_tasks: the Linux thread id (gettid) that has the task switched
   // in, 0 while it is switched out. Relaxed stores at every switch in and out
