@@ -179,6 +179,55 @@ struct ThreadCleanup {
 };
 thread_local ThreadCleanup t_cleanup;
 
+#if HEDDLE_TSAN
+// TSan fibers, reused. A TSan fiber is a whole ThreadState (over 512 KiB,
+// mostly its shadow call stack) that __tsan_create_fiber maps and zeroes and
+// __tsan_destroy_fiber unmaps: on a VM with slow page faults that was over
+// 1 ms per spawn, 90% of a fork-join test's time. So a finished task's fiber
+// goes to a small per-thread cache and the next spawn on that thread takes
+// it. A reused fiber keeps its happens-before history, which can only hide a
+// race between a finished task and a later one, never report a false one.
+// It also keeps the shadow-stack entries of the frames its task never
+// returned from (task_entry and the final switch), so a fiber is destroyed
+// after kTsanFiberUses tasks, long before those could fill the shadow stack.
+constexpr std::size_t kTsanFiberCacheSize = 64;
+constexpr std::uint32_t kTsanFiberUses = 256;
+struct TsanFiberCache {
+  void* fibers[kTsanFiberCacheSize];
+  std::uint32_t uses[kTsanFiberCacheSize];
+  std::size_t count = 0;
+  ~TsanFiberCache() {
+    while (count > 0) __tsan_destroy_fiber(fibers[--count]);
+  }
+};
+thread_local TsanFiberCache t_tsan_fibers;
+
+void take_tsan_fiber(TaskControl* t) {
+  TsanFiberCache& cache = t_tsan_fibers;
+  if (cache.count > 0) {
+    --cache.count;
+    t->tsan_fiber = cache.fibers[cache.count];
+    t->tsan_fiber_uses = cache.uses[cache.count] + 1;
+  } else {
+    t->tsan_fiber = __tsan_create_fiber(0);
+    t->tsan_fiber_uses = 1;
+  }
+}
+
+// Called off the task's fiber (TSan forbids destroying the current one).
+void give_back_tsan_fiber(TaskControl* t) noexcept {
+  TsanFiberCache& cache = t_tsan_fibers;
+  if (cache.count < kTsanFiberCacheSize && t->tsan_fiber_uses < kTsanFiberUses) {
+    cache.fibers[cache.count] = t->tsan_fiber;
+    cache.uses[cache.count] = t->tsan_fiber_uses;
+    ++cache.count;
+  } else {
+    __tsan_destroy_fiber(t->tsan_fiber);
+  }
+  t->tsan_fiber = nullptr;
+}
+#endif
+
 // Not inlined so that no caller keeps a thread-local address across a
 // switch after which the task may run on another thread.
 __attribute__((noinline)) ThreadState& thread_state() noexcept { return t_state; }
@@ -562,8 +611,7 @@ void push_finished_to_group(TaskControl* t) noexcept {
 
 void finalize(TaskControl* t) {
 #if HEDDLE_TSAN
-  __tsan_destroy_fiber(t->tsan_fiber);
-  t->tsan_fiber = nullptr;
+  give_back_tsan_fiber(t);
 #endif
   // Read before publishing "finished": a joiner that sees it may release
   // and recycle the control block at once.
@@ -855,7 +903,7 @@ void start_task(TaskControl* t, void* context_top) {
   t->saved_sp = arch::make_context(context_top, &task_entry, t);
   trace_event(TraceKind::spawn, t);
 #if HEDDLE_TSAN
-  t->tsan_fiber = __tsan_create_fiber(0);
+  take_tsan_fiber(t);
 #endif
   Scheduler* scheduler = t->scheduler;
   if (scheduler) scheduler->task_started(t);

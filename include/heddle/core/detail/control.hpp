@@ -202,6 +202,7 @@ struct TaskControl {
 #endif
 #if HEDDLE_TSAN
   void* tsan_fiber = nullptr;
+  std::uint32_t tsan_fiber_uses = 0;  // tasks it has served (src/core/task.cpp)
 #endif
 };
 
