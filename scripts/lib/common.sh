@@ -24,7 +24,7 @@ ensure_packages() {
 }
 
 # Packages every build needs.
-HEDDLE_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev pkgconf liburing-dev libhttp-parser-dev gdb doxygen python3)
+HEDDLE_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev pkgconf liburing-dev libhttp-parser-dev nlohmann-json3-dev gdb doxygen python3)
 
 # Packages the aarch64 preset needs besides those: Debian's cross compiler
 # and qemu-user to run the arm64 test programs (GoogleTest is built for

@@ -203,7 +203,7 @@ TEST(Trace, AFullRingDropsTheOldestEventsAndSaysHowMany) {
   EXPECT_EQ(detail::trace_events_held(), kRing);
   trace::stop();
   const trace_test::Json trace = read_trace(path);
-  EXPECT_EQ(static_cast<std::uint64_t>(trace["otherData"]["dropped_events"].number()), 3 * kTasks - kRing);
+  EXPECT_EQ(trace.at("otherData").at("dropped_events").get<std::uint64_t>(), 3 * kTasks - kRing);
   const Seen seen = check_trace(trace);
   EXPECT_EQ(seen.events, kRing - 1) << "all but the oldest kept event, a finish whose begin was dropped";
   EXPECT_EQ(seen.by_task.count(first), 0u) << "the oldest events are the ones dropped";

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "heddle/heddle.hpp"
+#include "json_document.hpp"
 
 extern "C" {
 volatile int bounded_sink;
@@ -154,19 +155,15 @@ TEST(BoundedSpawn, AWithStackCallIsABoundaryAndItsCallableIsBoundedApart) {
   EXPECT_EQ(task.stack().pool, use.pool);
   EXPECT_EQ(task.join(), 7);
   // The tool's report lists the segment's callable with a bound of its own.
-  std::FILE* report = std::fopen(HEDDLE_STACK_BOUNDS_JSON, "r");
-  ASSERT_NE(report, nullptr) << HEDDLE_STACK_BOUNDS_JSON;
-  std::string text;
-  char chunk[4096];
-  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, report)) > 0;) text.append(chunk, n);
-  std::fclose(report);
-  const std::size_t segment = text.find("\"kind\": \"with_stack segment\"");
-  ASSERT_NE(segment, std::string::npos) << "no with_stack segment entry in " << HEDDLE_STACK_BOUNDS_JSON;
-  // The entry's fields follow its kind (heddle_stack.py writes them in order).
-  const std::size_t bounded = text.find("\"bounded\": ", segment);
-  ASSERT_NE(bounded, std::string::npos);
-  const std::string bounded_true = "\"bounded\": true";
-  EXPECT_EQ(text.compare(bounded, bounded_true.size(), bounded_true), 0) << text.substr(segment, 400);
+  const heddle::support::Json report = heddle::support::read_json_document(HEDDLE_STACK_BOUNDS_JSON);
+  int segments = 0;
+  for (const auto& entry : report.at("entries")) {
+    if (entry.at("kind") != "with_stack segment") continue;
+    ++segments;
+    EXPECT_TRUE(entry.at("bounded").get<bool>()) << entry.dump(1);
+    EXPECT_GT(entry.at("bytes").get<std::size_t>(), 0u) << entry.dump(1);
+  }
+  EXPECT_EQ(segments, 1) << "this program makes one with_stack call, in " << HEDDLE_STACK_BOUNDS_JSON;
 }
 
 TEST(BoundedSpawn, AnIndirectCallKeepsTheDefaultPool) {

@@ -55,7 +55,8 @@ std::vector<SpawnSiteStack> stack_report();
 //     {"file": "/src/app.cpp", "line": 31, "function": "main", "name": "worker",
 //      "tasks": 1000, "unmeasured": 0, "high_water_bytes": 3512,
 //      "precision": "bytes", "granularity_bytes": 8, "stack_bytes": 65536}, ...]}
-// The path version throws std::system_error naming the file when it cannot
+// Strings are UTF-8: a name's bytes that are not well-formed UTF-8 are
+// written as U+FFFD (the same in the trace). The path version throws std::system_error naming the file when it cannot
 // be written.
 void write_stack_report(std::ostream& out);
 void write_stack_report(const std::string& path);
