@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "heddle/arch/context.hpp"
+#include "heddle/arch/exception_state.hpp"
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/core/task.hpp"
 #include "heddle/core/detail/stack_profile.hpp"
@@ -126,6 +127,39 @@ ControlDepot& depot() {
 // The running task of this thread. Trivial, so the overflow signal handler
 // may read it.
 thread_local TaskControl* t_current = nullptr;
+
+// The C++ exception state (arch/exception_state.hpp) belongs to whatever
+// runs: a task, or the thread on its own stack. `runtime` is where the C++
+// runtime keeps the running context's (set by init_thread); `own` holds the
+// thread's own while a task runs on it. A switched-out task's is in its
+// control block. Trivial, like t_current: plain TLS, no guard.
+struct ThreadExceptions {
+  arch::CxxExceptionState* runtime = nullptr;
+  arch::CxxExceptionState own;
+};
+thread_local ThreadExceptions t_exceptions;
+
+// The two halves of every switch: the outgoing context (a task, or null for
+// the thread's own stack) takes the runtime's state with it, and the
+// incoming one's is put in its place. Called on the thread that switches,
+// before the switch: whoever runs next finds its own state installed.
+__attribute__((always_inline)) inline void save_exception_state(ThreadExceptions& te, TaskControl* from) noexcept {
+  if (from) {
+    from->caught_exceptions = te.runtime->caught_exceptions;
+    from->uncaught_exceptions = te.runtime->uncaught_exceptions;
+  } else {
+    te.own = *te.runtime;
+  }
+}
+__attribute__((always_inline)) inline void install_exception_state(ThreadExceptions& te,
+                                                                   const TaskControl* to) noexcept {
+  if (to) {
+    te.runtime->caught_exceptions = to->caught_exceptions;
+    te.runtime->uncaught_exceptions = to->uncaught_exceptions;
+  } else {
+    *te.runtime = te.own;
+  }
+}
 
 struct ThreadState {
   bool initialized = false;
@@ -318,6 +352,7 @@ void init_thread(ThreadState& ts) {
   std::call_once(handler_once, [] { install_overflow_handler(&provide_overflow_info); });
   ensure_alternate_signal_stack();
   ts.thread_id = static_cast<std::uint32_t>(gettid());
+  t_exceptions.runtime = arch::thread_exception_state();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* addr = nullptr;
@@ -392,6 +427,9 @@ __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched
   t->dispatched = dispatched;
   t->running_thread.store(ts.thread_id, relaxed);
   t_current = t;
+  ThreadExceptions& exceptions = t_exceptions;
+  save_exception_state(exceptions, self);
+  install_exception_state(exceptions, t);
   trace_event(TraceKind::resume, t);
 #if HEDDLE_ASAN
   void* fake_stack = nullptr;
@@ -425,12 +463,15 @@ __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* ne
 #endif
   const std::uint32_t thread_id = t->running_thread.load(relaxed);
   t->running_thread.store(0, relaxed);  // before the switch: once out, others may run it
+  ThreadExceptions& exceptions = t_exceptions;
+  save_exception_state(exceptions, t);  // (an exiting task's is empty and never read again)
   if (next) {
     next->return_slot = t->return_slot;
     next->resumed_from = t->resumed_from;
     next->dispatched = true;
     next->running_thread.store(thread_id, relaxed);
     t_current = next;
+    install_exception_state(exceptions, next);
     trace_event(TraceKind::resume, next);
     target_sp = next->saved_sp;
 #if HEDDLE_ASAN
@@ -442,6 +483,7 @@ __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* ne
   } else {
     TaskControl* back = t->resumed_from;
     t_current = back;
+    install_exception_state(exceptions, back);
     target_sp = *t->return_slot;
 #if HEDDLE_ASAN
     const void* bottom = back ? static_cast<const void*>(back->stack.low) : ts.stack_bottom;
@@ -867,6 +909,8 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   t->cancel_delivered = false;
   t->cancelled_by_owner = false;
   t->ended_by_cancel = false;
+  t->caught_exceptions = nullptr;  // a task starts with nothing caught and nothing unwinding
+  t->uncaught_exceptions = 0;
   t->interruptible.store(true, relaxed);
   t->parker.state.store(0, relaxed);
   // Keep the generation growing across lives so old Resumers stay stale.

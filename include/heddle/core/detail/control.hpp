@@ -113,6 +113,11 @@ struct TaskControl {
   void* saved_sp = nullptr;         // valid while not running
   void** return_slot = nullptr;     // where the resumer's stack pointer was saved
   TaskControl* resumed_from = nullptr;  // the resumer task, null for a thread's own stack
+  // The task's C++ exception state while it is switched out (arch/exception_state.hpp):
+  // the runtime's caught-exception chain, and (below, beside the flags) its
+  // uncaught count. Every switch saves the outgoing context's and installs
+  // the incoming one's; spawn starts it empty.
+  void* caught_exceptions = nullptr;
   std::atomic<std::uint64_t> state{0};
 
   // The current suspension (valid while parking/parked).
@@ -137,6 +142,7 @@ struct TaskControl {
   Ownership ownership = Ownership::handle;
   bool cancelled_by_owner = false;
   bool ended_by_cancel = false;  // run() ended with heddle::Cancelled (frame->error holds it)
+  unsigned int uncaught_exceptions = 0;  // with caught_exceptions
 
   // Identity.
   std::uint64_t id = 0;
