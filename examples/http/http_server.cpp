@@ -107,7 +107,13 @@ struct Connection {
     if (connection == ConnectionHeader::close) append("Connection: close\r\n");
     if (connection == ConnectionHeader::keep_alive) append("Connection: keep-alive\r\n");
     append("\r\n");
-    if (!head) append(body);
+    // A response to HEAD has GET's headers, Content-Length included, and
+    // no body (RFC 9110 section 9.3.2).
+    if (head) {
+      bump(stats->head_responses);
+    } else {
+      append(body);
+    }
     bump(stats->requests);
   }
 };
@@ -139,7 +145,8 @@ int on_url(http_parser* parser, const char* at, std::size_t length) {
 int on_message_complete(http_parser* parser) {
   Connection& c = connection_of(parser);
   const bool root = c.path_length == 1 && c.path_first == '/';
-  const int status = parser->method == HTTP_GET && root ? 200 : 404;
+  const bool head = parser->method == HTTP_HEAD;
+  const int status = (parser->method == HTTP_GET || head) && root ? 200 : 404;
   // This server never upgrades: what follows an upgrade request is not HTTP.
   const bool keep_alive = http_should_keep_alive(parser) != 0 && parser->upgrade == 0;
   ConnectionHeader header = ConnectionHeader::none;
@@ -148,7 +155,7 @@ int on_message_complete(http_parser* parser) {
   } else if (parser->http_major == 1 && parser->http_minor == 0) {
     header = ConnectionHeader::keep_alive;  // HTTP/1.0 asked for keep-alive
   }
-  c.append_response(status, header, parser->method == HTTP_HEAD);
+  c.append_response(status, header, head);
   ++c.completed;
   if (!keep_alive) {
     c.closing = true;

@@ -6,7 +6,8 @@
 // answers each complete request by appending a response to an output buffer
 // (also on its stack); the batch goes out in one write before the next
 // read, so pipelined requests cost one write per read. Routes: `GET /`
-// answers 200 "Hello, World!", everything else 404.
+// answers 200 "Hello, World!", everything else 404; HEAD answers as GET
+// would, without the body.
 //
 // What a connection can do wrong, and what the server does:
 //   malformed request            400 Bad Request, then close
@@ -77,6 +78,7 @@ struct ServerStats {
   std::atomic<std::uint64_t> requests{0};          // responses produced (any status)
   std::atomic<std::uint64_t> bad_requests{0};      // 400
   std::atomic<std::uint64_t> headers_too_large{0}; // 431
+  std::atomic<std::uint64_t> head_responses{0};    // of requests: answers to HEAD, sent without a body
   std::atomic<std::uint64_t> timed_out{0};         // closed by request_timeout
   std::atomic<std::uint64_t> connection_errors{0}; // reset, broken pipe...
   std::atomic<std::uint64_t> accept_backoffs{0};   // EMFILE/ENFILE/ENOBUFS/ENOMEM pauses

@@ -8,7 +8,8 @@
 // server sends until it closes. Checked: no crash, hang or leak (ASan); the
 // connection task ends and gives everything back; the bytes that came back
 // are exactly the responses the server counted, each a complete
-// "HTTP/1.1 <status>" message with a Content-Length body.
+// "HTTP/1.1 <status>" message with a Content-Length body, or without its
+// body as many times as the server counted answers to HEAD.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -29,10 +30,18 @@ using namespace std::chrono_literals;
   std::abort();
 }
 
+struct ResponseCount {
+  std::size_t all = 0;
+  std::size_t without_body = 0;
+};
+
 // Counts the responses in `bytes`, each a status line, headers with a
-// Content-Length, a blank line and exactly that many body bytes.
-std::size_t count_responses(std::string_view bytes) {
-  std::size_t count = 0;
+// Content-Length, a blank line and exactly that many body bytes, or no body
+// at all (an answer to HEAD). The server's bodies are never empty and never
+// begin with "HTTP/1.1 ", so a head followed by the end or by the next
+// status line is a response without its body.
+ResponseCount count_responses(std::string_view bytes) {
+  ResponseCount count;
   while (!bytes.empty()) {
     if (bytes.substr(0, 9) != "HTTP/1.1 ") finding("a response does not start with HTTP/1.1", std::string(bytes));
     const std::size_t end_of_head = bytes.find("\r\n\r\n");
@@ -41,9 +50,14 @@ std::size_t count_responses(std::string_view bytes) {
     const std::size_t length_at = head.find("Content-Length: ");
     if (length_at == std::string_view::npos) finding("a response without Content-Length", std::string(head));
     const std::size_t body = std::strtoul(std::string(head.substr(length_at + 16)).c_str(), nullptr, 10);
-    if (bytes.size() < end_of_head + 4 + body) finding("a response's body is cut off", std::string(bytes));
-    bytes.remove_prefix(end_of_head + 4 + body);
-    ++count;
+    bytes.remove_prefix(end_of_head + 4);
+    ++count.all;
+    if (bytes.empty() || bytes.substr(0, 9) == "HTTP/1.1 ") {
+      ++count.without_body;
+      continue;
+    }
+    if (bytes.size() < body) finding("a response's body is cut off", std::string(bytes));
+    bytes.remove_prefix(body);
   }
   return count;
 }
@@ -89,10 +103,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto& stats = server.stats();
   if (stats.open.load() != 0) finding("a connection task did not end", "");
-  const std::size_t responses = count_responses(received);
-  if (responses != stats.requests.load()) {
+  const ResponseCount responses = count_responses(received);
+  if (responses.all != stats.requests.load()) {
     finding("the responses received differ from the responses the server counted",
-            std::to_string(responses) + " received, " + std::to_string(stats.requests.load()) + " counted");
+            std::to_string(responses.all) + " received, " + std::to_string(stats.requests.load()) + " counted");
+  }
+  if (responses.without_body != stats.head_responses.load()) {
+    finding("the responses received without a body differ from the answers to HEAD the server counted",
+            std::to_string(responses.without_body) + " received, " + std::to_string(stats.head_responses.load()) +
+                " counted");
   }
   return 0;
 }

@@ -38,6 +38,13 @@ constexpr auto kRequestTimeout = 200ms;
 constexpr std::string_view kHelloResponse =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
 
+// The exact replies the tests expect, beside kHelloResponse.
+constexpr std::string_view kHelloHead = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n";
+constexpr std::string_view kNotFoundHead =
+    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n";
+constexpr std::string_view kNotFoundResponse =
+    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot Found\n";
+
 using Http = heddle::test::NoDescriptorLeak;
 
 ServerOptions test_options() {
@@ -105,6 +112,13 @@ std::string read_to_end(TcpStream& stream) {
   return all;
 }
 
+// Reads `size` bytes, or fewer if the server closes first.
+std::string read_exactly(TcpStream& stream, std::size_t size) {
+  std::string bytes(size, '\0');
+  bytes.resize(stream.read_full(bytes.data(), size));
+  return bytes;
+}
+
 // True when the server closed the connection: a read returns 0 or is reset.
 bool closed_by_server(TcpStream& stream) {
   char buffer[256];
@@ -146,6 +160,26 @@ TEST_F(Http, OtherPathsAndMethodsAnswer404) {
     stream.write(get_request("/?query=1"));  // the path is still "/"
     ASSERT_TRUE(reader.next(response));
     EXPECT_EQ(response.status, 200);
+  });
+}
+
+// HEAD gets GET's status and headers, Content-Length included, and no
+// body: the GET pipelined behind each HEAD is answered right after its head.
+TEST_F(Http, HeadAnswersLikeGetWithoutTheBody) {
+  with_server([](const SocketAddress& address, Server& server) {
+    auto stream = connect(address);
+    stream.write("HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + get_request("/") +
+                 "HEAD /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + get_request("/missing"));
+    std::string expected;
+    for (const std::string_view response : {kHelloHead, kHelloResponse, kNotFoundHead, kNotFoundResponse}) {
+      expected += response;
+    }
+    EXPECT_EQ(read_exactly(stream, expected.size()), expected);
+    stream.shutdown_write();
+    EXPECT_EQ(read_to_end(stream), "") << "a HEAD response carried a body";
+    EXPECT_TRUE(eventually([&] { return server.stats().open.load() == 0; }));
+    EXPECT_EQ(server.stats().requests.load(), 4u);
+    EXPECT_EQ(server.stats().head_responses.load(), 2u);
   });
 }
 
