@@ -56,14 +56,23 @@ void bump(std::atomic<std::uint64_t>& counter) noexcept { counter.fetch_add(1, s
 
 enum class ConnectionHeader { none, keep_alive, close };
 
+// Where in the request target the URL bytes seen so far are. Routing needs
+// only the path: an origin-form target ("/path?query") is one, an
+// absolute-form one ("http://host/path?query", RFC 9112 section 3.2.2)
+// has it after its authority. Other targets ("*", CONNECT's "host:port")
+// have no path, and match no route.
+enum class TargetPart { start, scheme, scheme_slashes, authority, path, after_path };
+
 // Everything a connection task keeps between reads (on its stack).
 struct Connection {
   http_parser parser;
   ServerStats* stats = nullptr;
-  // The request being parsed: its path, up to '?' or '#'.
+  // The request being parsed: its target's path, up to '?' or '#'.
+  TargetPart target_part = TargetPart::start;
+  int scheme_slashes = 0;
+  bool absolute_form = false;
   std::size_t path_length = 0;
   char path_first = 0;
-  bool in_path = true;
   // Set by the response that ends the connection.
   bool closing = false;
   std::uint64_t completed = 0;
@@ -75,6 +84,53 @@ struct Connection {
     out_size += text.size();
   }
   bool room_for_response() const noexcept { return out_size + kMaxResponseBytes <= sizeof out; }
+
+  // Follows the target one byte at a time: it may arrive in pieces.
+  void target_byte(char byte) noexcept {
+    switch (target_part) {
+      case TargetPart::start:
+        target_part = byte == '/' ? TargetPart::path : TargetPart::scheme;
+        if (byte == '/') path_byte(byte);
+        break;
+      case TargetPart::scheme:
+        if (byte == ':') target_part = TargetPart::scheme_slashes;
+        break;
+      case TargetPart::scheme_slashes:  // the "//" after the scheme's colon
+        if (byte != '/') {
+          target_part = TargetPart::after_path;  // no authority, so no path
+        } else if (++scheme_slashes == 2) {
+          target_part = TargetPart::authority;
+          absolute_form = true;
+        }
+        break;
+      case TargetPart::authority:
+        if (byte == '/') {
+          target_part = TargetPart::path;
+          path_byte(byte);
+        } else if (byte == '?' || byte == '#') {
+          target_part = TargetPart::after_path;  // an empty path
+        }
+        break;
+      case TargetPart::path:
+        if (byte == '?' || byte == '#') {
+          target_part = TargetPart::after_path;
+        } else {
+          path_byte(byte);
+        }
+        break;
+      case TargetPart::after_path:
+        break;
+    }
+  }
+  void path_byte(char byte) noexcept {
+    if (path_length == 0) path_first = byte;
+    ++path_length;
+  }
+  // An absolute-form target with an empty path ("http://host") asks for
+  // "/" (RFC 9110 section 4.2.3).
+  bool path_is_root() const noexcept {
+    return path_length == 0 ? absolute_form : path_length == 1 && path_first == '/';
+  }
 
   // Status line, headers, body: at most kMaxResponseBytes.
   void append_response(int status, ConnectionHeader connection, bool head) noexcept {
@@ -122,31 +178,25 @@ Connection& connection_of(http_parser* parser) noexcept { return *static_cast<Co
 
 int on_message_begin(http_parser* parser) {
   Connection& c = connection_of(parser);
+  c.target_part = TargetPart::start;
+  c.scheme_slashes = 0;
+  c.absolute_form = false;
   c.path_length = 0;
   c.path_first = 0;
-  c.in_path = true;
   return 0;
 }
 
 // The URL may arrive in pieces (split across reads); only its path matters.
 int on_url(http_parser* parser, const char* at, std::size_t length) {
   Connection& c = connection_of(parser);
-  for (std::size_t i = 0; i < length && c.in_path; ++i) {
-    if (at[i] == '?' || at[i] == '#') {
-      c.in_path = false;
-    } else {
-      if (c.path_length == 0) c.path_first = at[i];
-      ++c.path_length;
-    }
-  }
+  for (std::size_t i = 0; i < length; ++i) c.target_byte(at[i]);
   return 0;
 }
 
 int on_message_complete(http_parser* parser) {
   Connection& c = connection_of(parser);
-  const bool root = c.path_length == 1 && c.path_first == '/';
   const bool head = parser->method == HTTP_HEAD;
-  const int status = (parser->method == HTTP_GET || head) && root ? 200 : 404;
+  const int status = (parser->method == HTTP_GET || head) && c.path_is_root() ? 200 : 404;
   // This server never upgrades: what follows an upgrade request is not HTTP.
   const bool keep_alive = http_should_keep_alive(parser) != 0 && parser->upgrade == 0;
   ConnectionHeader header = ConnectionHeader::none;

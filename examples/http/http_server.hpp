@@ -7,7 +7,8 @@
 // (also on its stack); the batch goes out in one write before the next
 // read, so pipelined requests cost one write per read. Routes: `GET /`
 // answers 200 "Hello, World!", everything else 404; HEAD answers as GET
-// would, without the body.
+// would, without the body. A target is routed by its path, in origin form
+// ("/") or absolute form ("http://host/", "http://host").
 //
 // What a connection can do wrong, and what the server does:
 //   malformed request            400 Bad Request, then close

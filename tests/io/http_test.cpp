@@ -183,6 +183,23 @@ TEST_F(Http, HeadAnswersLikeGetWithoutTheBody) {
   });
 }
 
+// RFC 9112 section 3.2.2: a server accepts the absolute form and serves it by
+// its path; an empty path is "/".
+TEST_F(Http, AnAbsoluteFormTargetIsServedByItsPath) {
+  with_server([](const SocketAddress& address, Server&) {
+    auto stream = connect(address);
+    for (const char* target : {"http://127.0.0.1/", "http://127.0.0.1", "http://127.0.0.1?x=1",
+                               "http://127.0.0.1:8080/?x=1", "HTTP://user@EXAMPLE.COM/"}) {
+      stream.write(std::string("GET ") + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      ASSERT_EQ(read_exactly(stream, kHelloResponse.size()), kHelloResponse) << target;
+    }
+    for (const char* target : {"http://127.0.0.1/missing", "http://127.0.0.1//", "http://127.0.0.1/x/"}) {
+      stream.write(std::string("GET ") + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      ASSERT_EQ(read_exactly(stream, kNotFoundResponse.size()), kNotFoundResponse) << target;
+    }
+  });
+}
+
 TEST_F(Http, KeepAliveServesThreeRequestsOnOneConnection) {
   with_server([](const SocketAddress& address, Server& server) {
     auto stream = connect(address);
