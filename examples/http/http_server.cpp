@@ -63,6 +63,14 @@ enum class ConnectionHeader { none, keep_alive, close };
 // have no path, and match no route.
 enum class TargetPart { start, scheme, scheme_slashes, authority, path, after_path };
 
+// A request the server refuses: the status to answer, and why (for the
+// log). Callbacks refuse requests that http-parser takes but HTTP/1.1 does
+// not allow; http-parser's own errors become 400 or 431.
+struct Rejection {
+  int status = 0;  // 0: none
+  const char* reason = "";
+};
+
 // Everything a connection task keeps between reads (on its stack).
 struct Connection {
   http_parser parser;
@@ -73,6 +81,7 @@ struct Connection {
   bool absolute_form = false;
   std::size_t path_length = 0;
   char path_first = 0;
+  Rejection rejection;
   // Set by the response that ends the connection.
   bool closing = false;
   std::uint64_t completed = 0;
@@ -130,6 +139,13 @@ struct Connection {
   // "/" (RFC 9110 section 4.2.3).
   bool path_is_root() const noexcept {
     return path_length == 0 ? absolute_form : path_length == 1 && path_first == '/';
+  }
+
+  // Stops the parser (a callback's nonzero return is an error to it) with
+  // `status` for the serving loop to answer.
+  int reject(int status, const char* reason) noexcept {
+    rejection = {status, reason};
+    return -1;
   }
 
   // Status line, headers, body: at most kMaxResponseBytes.
@@ -193,6 +209,14 @@ int on_url(http_parser* parser, const char* at, std::size_t length) {
   return 0;
 }
 
+// A field name is a token, and no whitespace may come between it and its
+// colon (RFC 9112 section 5.1); http-parser, built lenient as Debian builds
+// it, takes spaces into field names (tabs it already refuses).
+int on_header_field(http_parser* parser, const char* at, std::size_t length) {
+  if (std::memchr(at, ' ', length) != nullptr) return connection_of(parser).reject(400, "whitespace in a field name");
+  return 0;
+}
+
 int on_message_complete(http_parser* parser) {
   Connection& c = connection_of(parser);
   const bool head = parser->method == HTTP_HEAD;
@@ -221,6 +245,7 @@ const http_parser_settings kSettings = [] {
   http_parser_settings_init(&settings);
   settings.on_message_begin = on_message_begin;
   settings.on_url = on_url;
+  settings.on_header_field = on_header_field;
   settings.on_message_complete = on_message_complete;
   return settings;
 }();
@@ -365,13 +390,17 @@ void Server::serve_connection(io::StreamSocket& stream, const heddle::Stack* sta
           http_parser_pause(&c.parser, 0);
           if (!c.room_for_response()) flush();
         } else if (error != HPE_OK || (offset < n && !c.parser.upgrade)) {
-          // A response always has room (see on_message_complete).
-          const bool too_large = error == HPE_HEADER_OVERFLOW;
-          bump(too_large ? stats_.headers_too_large : stats_.bad_requests);
-          if (options_.log_connection_errors) {
-            log_line("http: %s: %s", too_large ? "431" : "400", http_errno_description(error));
-          }
-          c.append_response(too_large ? 431 : 400, ConnectionHeader::close, false);
+          // A response always has room (see on_message_complete). A
+          // callback refuses a request that parsed as far as its method, so
+          // its answer to a HEAD has no body; http-parser's own errors may
+          // come before the method is known, and keep theirs.
+          const bool refused = c.rejection.status != 0;
+          const Rejection rejection = refused                        ? c.rejection
+                                      : error == HPE_HEADER_OVERFLOW ? Rejection{431, http_errno_description(error)}
+                                                                     : Rejection{400, http_errno_description(error)};
+          bump(rejection.status == 431 ? stats_.headers_too_large : stats_.bad_requests);
+          if (options_.log_connection_errors) log_line("http: %d: %s", rejection.status, rejection.reason);
+          c.append_response(rejection.status, ConnectionHeader::close, refused && c.parser.method == HTTP_HEAD);
           c.closing = true;
         } else if (c.parser.upgrade) {
           c.closing = true;  // its response (Connection: close) is in the batch

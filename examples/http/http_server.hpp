@@ -11,7 +11,8 @@
 // ("/") or absolute form ("http://host/", "http://host").
 //
 // What a connection can do wrong, and what the server does:
-//   malformed request            400 Bad Request, then close
+//   malformed request            400 Bad Request, then close (this includes
+//                                whitespace in a field name)
 //   header section over 8 KiB    431 Request Header Fields Too Large, then close
 //   stalls, trickles or idles    closed once a request has not arrived whole
 //                                within ServerOptions::request_timeout

@@ -44,6 +44,9 @@ constexpr std::string_view kNotFoundHead =
     "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n";
 constexpr std::string_view kNotFoundResponse =
     "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot Found\n";
+constexpr std::string_view kBadRequestResponse =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+    "Bad Request\n";
 
 using Http = heddle::test::NoDescriptorLeak;
 
@@ -272,6 +275,26 @@ TEST_F(Http, MalformedRequestGets400AndTheConnectionIsClosed) {
     EXPECT_FALSE(response.keep_alive);
     EXPECT_FALSE(reader.next(response)) << "the server kept the connection open";
     EXPECT_EQ(server.stats().bad_requests.load(), 1u);
+  });
+}
+
+// RFC 9112 section 5.1: no whitespace is allowed between a field name and
+// its colon, and a server must answer such a request 400. A field name is a
+// token, so a space inside one is as bad.
+TEST_F(Http, WhitespaceInAFieldNameGets400AndTheConnectionIsClosed) {
+  with_server([](const SocketAddress& address, Server& server) {
+    for (const char* field : {"Host : 127.0.0.1", "Host  :127.0.0.1", "X-Ho st: a"}) {
+      auto stream = connect(address);
+      stream.write(std::string("GET / HTTP/1.1\r\n") + field + "\r\n\r\n");
+      EXPECT_EQ(read_exactly(stream, kBadRequestResponse.size()), kBadRequestResponse) << field;
+      EXPECT_TRUE(closed_by_server(stream)) << field;
+    }
+    // Refused after its method was read: an answer to HEAD has no body.
+    auto stream = connect(address);
+    stream.write("HEAD / HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n");
+    const std::string_view head = kBadRequestResponse.substr(0, kBadRequestResponse.find("\r\n\r\n") + 4);
+    EXPECT_EQ(read_to_end(stream), head);
+    EXPECT_EQ(server.stats().bad_requests.load(), 4u);
   });
 }
 
