@@ -167,6 +167,11 @@ struct Connection {
         body = "Request Header Fields Too Large\n";
         length = "Content-Length: 32\r\n";
         break;
+      case 505:
+        status_line = "HTTP/1.1 505 HTTP Version Not Supported\r\n";
+        body = "HTTP Version Not Supported\n";
+        length = "Content-Length: 27\r\n";
+        break;
       default:
         status_line = "HTTP/1.1 400 Bad Request\r\n";
         body = "Bad Request\n";
@@ -217,6 +222,12 @@ int on_header_field(http_parser* parser, const char* at, std::size_t length) {
   return 0;
 }
 
+// http-parser takes any one-digit version; this server speaks 1.0 and 1.1.
+int on_headers_complete(http_parser* parser) {
+  if (parser->http_major == 1 && parser->http_minor <= 1) return 0;
+  return connection_of(parser).reject(505, "HTTP version not supported");
+}
+
 int on_message_complete(http_parser* parser) {
   Connection& c = connection_of(parser);
   const bool head = parser->method == HTTP_HEAD;
@@ -246,6 +257,7 @@ const http_parser_settings kSettings = [] {
   settings.on_message_begin = on_message_begin;
   settings.on_url = on_url;
   settings.on_header_field = on_header_field;
+  settings.on_headers_complete = on_headers_complete;
   settings.on_message_complete = on_message_complete;
   return settings;
 }();
@@ -398,7 +410,9 @@ void Server::serve_connection(io::StreamSocket& stream, const heddle::Stack* sta
           const Rejection rejection = refused                        ? c.rejection
                                       : error == HPE_HEADER_OVERFLOW ? Rejection{431, http_errno_description(error)}
                                                                      : Rejection{400, http_errno_description(error)};
-          bump(rejection.status == 431 ? stats_.headers_too_large : stats_.bad_requests);
+          bump(rejection.status == 431   ? stats_.headers_too_large
+               : rejection.status == 505 ? stats_.unsupported_versions
+                                         : stats_.bad_requests);
           if (options_.log_connection_errors) log_line("http: %d: %s", rejection.status, rejection.reason);
           c.append_response(rejection.status, ConnectionHeader::close, refused && c.parser.method == HTTP_HEAD);
           c.closing = true;

@@ -14,6 +14,7 @@
 //   malformed request            400 Bad Request, then close (this includes
 //                                whitespace in a field name)
 //   header section over 8 KiB    431 Request Header Fields Too Large, then close
+//   version not 1.0 or 1.1       505 HTTP Version Not Supported, then close
 //   stalls, trickles or idles    closed once a request has not arrived whole
 //                                within ServerOptions::request_timeout
 //   resets mid-response          the write fails; the task ends, nothing leaks
@@ -80,6 +81,7 @@ struct ServerStats {
   std::atomic<std::uint64_t> requests{0};          // responses produced (any status)
   std::atomic<std::uint64_t> bad_requests{0};      // 400
   std::atomic<std::uint64_t> headers_too_large{0}; // 431
+  std::atomic<std::uint64_t> unsupported_versions{0}; // 505
   std::atomic<std::uint64_t> head_responses{0};    // of requests: answers to HEAD, sent without a body
   std::atomic<std::uint64_t> timed_out{0};         // closed by request_timeout
   std::atomic<std::uint64_t> connection_errors{0}; // reset, broken pipe...

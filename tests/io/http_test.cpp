@@ -47,6 +47,9 @@ constexpr std::string_view kNotFoundResponse =
 constexpr std::string_view kBadRequestResponse =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
     "Bad Request\n";
+constexpr std::string_view kVersionNotSupportedResponse =
+    "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\nContent-Length: 27\r\n"
+    "Connection: close\r\n\r\nHTTP Version Not Supported\n";
 
 using Http = heddle::test::NoDescriptorLeak;
 
@@ -295,6 +298,28 @@ TEST_F(Http, WhitespaceInAFieldNameGets400AndTheConnectionIsClosed) {
     const std::string_view head = kBadRequestResponse.substr(0, kBadRequestResponse.find("\r\n\r\n") + 4);
     EXPECT_EQ(read_to_end(stream), head);
     EXPECT_EQ(server.stats().bad_requests.load(), 4u);
+  });
+}
+
+// The server speaks HTTP/1.0 and HTTP/1.1; any other version in a
+// well-formed request line is answered 505, and the connection closed.
+TEST_F(Http, VersionsOtherThan10And11Get505AndTheConnectionIsClosed) {
+  with_server([](const SocketAddress& address, Server& server) {
+    for (const char* version : {"HTTP/9.9", "HTTP/2.0", "HTTP/0.9", "HTTP/1.2"}) {
+      auto stream = connect(address);
+      stream.write(std::string("GET / ") + version + "\r\nHost: 127.0.0.1\r\n\r\n" + get_request("/"));
+      EXPECT_EQ(read_exactly(stream, kVersionNotSupportedResponse.size()), kVersionNotSupportedResponse) << version;
+      EXPECT_TRUE(closed_by_server(stream)) << version << ": the request pipelined behind it was served";
+    }
+    EXPECT_EQ(server.stats().unsupported_versions.load(), 4u);
+    // HTTP/1.0 is served (and closed: it did not ask for keep-alive).
+    auto stream = connect(address);
+    stream.write("GET / HTTP/1.0\r\n\r\n");
+    constexpr std::string_view kHello10 =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\n"
+        "Hello, World!";
+    EXPECT_EQ(read_exactly(stream, kHello10.size()), kHello10);
+    EXPECT_TRUE(closed_by_server(stream));
   });
 }
 
