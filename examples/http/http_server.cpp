@@ -210,6 +210,13 @@ int on_message_begin(http_parser* parser) {
 // The URL may arrive in pieces (split across reads); only its path matters.
 int on_url(http_parser* parser, const char* at, std::size_t length) {
   Connection& c = connection_of(parser);
+  // A request line without a version ("GET /\r\n", HTTP/0.9's form) is
+  // malformed in HTTP/1.x, but http-parser takes it for HTTP/0.9 and waits
+  // for headers that will not come. It sets the version to 0.9 before it
+  // reports the target's last piece (possibly an empty one). No earlier
+  // request on the connection leaves 0.9 behind: an explicit "HTTP/0.9" is
+  // parsed after the target, and answered 505 and closed.
+  if (parser->http_major == 0 && parser->http_minor == 9) return c.reject(400, "request line without a version");
   for (std::size_t i = 0; i < length; ++i) c.target_byte(at[i]);
   return 0;
 }

@@ -12,7 +12,8 @@
 //
 // What a connection can do wrong, and what the server does:
 //   malformed request            400 Bad Request, then close (this includes
-//                                whitespace in a field name)
+//                                whitespace in a field name and a request
+//                                line without a version)
 //   header section over 8 KiB    431 Request Header Fields Too Large, then close
 //   version not 1.0 or 1.1       505 HTTP Version Not Supported, then close
 //   stalls, trickles or idles    closed once a request has not arrived whole

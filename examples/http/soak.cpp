@@ -270,9 +270,10 @@ void short_lived_connection(Client& c) {
 }
 
 void malformed_connection(Client& c) {
-  static constexpr std::array<std::string_view, 6> bad = {
+  static constexpr std::array<std::string_view, 7> bad = {
       "GET / HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n",                      // no colon after the header name
       "GET / HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n",                    // a space before the colon
+      "GET /\r\n",                                                    // a request line without a version
       "NOT HTTP AT ALL\r\n\r\n",                                      // no method
       "GET / HTTP/1.1\r\nContent-Length: many\r\n\r\n",               // a length that is not a number
       "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",   // a chunk size that is not hex

@@ -323,6 +323,33 @@ TEST_F(Http, VersionsOtherThan10And11Get505AndTheConnectionIsClosed) {
   });
 }
 
+// "GET /" and a line end, with no version (HTTP/0.9's request line), is
+// not an HTTP/1.x request: 400 at once, not silence until the request
+// timeout while the server waits for headers. The line end may arrive in a
+// later read than the target. connect() gives the client a 2 s read
+// timeout, so a server that waits for its request timeout (10 s here)
+// fails the read.
+TEST_F(Http, ARequestLineWithoutAVersionGets400AtOnce) {
+  ServerOptions options = test_options();
+  options.request_timeout = 10s;  // the default: far longer than an answer "at once" may take
+  with_server(
+      [](const SocketAddress& address, Server& server) {
+        const std::vector<std::vector<std::string>> requests = {{"GET /\r\n"}, {"GET /\n"}, {"GET /", "\r\n"}};
+        for (const auto& pieces : requests) {
+          auto stream = connect(address);
+          for (const std::string& piece : pieces) {
+            stream.write(piece);
+            heddle::sleep_for(20ms);  // each piece is a read of its own
+          }
+          EXPECT_EQ(read_exactly(stream, kBadRequestResponse.size()), kBadRequestResponse);
+          EXPECT_TRUE(closed_by_server(stream));
+        }
+        EXPECT_EQ(server.stats().bad_requests.load(), 3u);
+        EXPECT_EQ(server.stats().timed_out.load(), 0u);
+      },
+      options);
+}
+
 TEST_F(Http, HeaderSectionOver8KiBGets431AndTheConnectionIsClosed) {
   with_server([](const SocketAddress& address, Server& server) {
     // Just under the limit is fine.
