@@ -120,7 +120,7 @@ void install_fault_handler(int signal) {
 }
 
 void install_fault_handlers() {
-  guard_page_bytes = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  guard_page_bytes = static_cast<std::uintptr_t>(::getpagesize());
   install_fault_handler(SIGSEGV);
   install_fault_handler(SIGBUS);
 }
@@ -157,7 +157,7 @@ class AlternateSignalStack {
   }
 
   void install() {
-    std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    std::size_t page = static_cast<std::size_t>(::getpagesize());
     std::size_t wanted = std::max(static_cast<std::size_t>(SIGSTKSZ), kAlternateStackBytes);
     std::size_t bytes = (wanted + page - 1) / page * page;
     void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

@@ -36,7 +36,7 @@ constexpr std::size_t kWordBytes = sizeof(std::uint64_t);
 constexpr std::size_t kCanaryWords = kCanaryBytes / kWordBytes;
 
 std::size_t page_bytes() noexcept {
-  static const std::size_t bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  static const std::size_t bytes = static_cast<std::size_t>(::getpagesize());
   return bytes;
 }
 

@@ -47,7 +47,7 @@ constexpr long kMappingsKeptForProcess = 16384;
 constexpr long kDefaultMaxMapCount = 65530;
 
 std::size_t page_bytes() noexcept {
-  static const std::size_t bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  static const std::size_t bytes = static_cast<std::size_t>(::getpagesize());
   return bytes;
 }
 

@@ -144,6 +144,7 @@ int main(int argc, char** argv) {
       {"mincore", [] { unsigned char v; void* p = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(buffer_a) & ~std::uintptr_t{4095}); sink = mincore(p, 1, &v); }},
       {"mprotect", [] { void* p = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); mprotect(p, 4096, PROT_NONE); munmap(p, 4096); }},
       {"sysconf", [] { sink = static_cast<int>(sysconf(_SC_PAGESIZE)); }},
+      {"getpagesize", [] { sink = getpagesize(); }},
       {"sigfillset", [] { sigset_t s; sigfillset(&s); sink = sigismember(&s, 1); }},
       {"sigemptyset", [] { sigset_t s; sigemptyset(&s); sink = sigismember(&s, 1); }},
       {"sigaddset", [] { sigset_t s; sigemptyset(&s); sigaddset(&s, SIGUSR1); sink = sigismember(&s, 1); }},
