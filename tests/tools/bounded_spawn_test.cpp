@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 
 #include "heddle/heddle.hpp"
 #include "json_document.hpp"
@@ -58,6 +59,12 @@ const auto through_a_pointer = [] {
   void (*volatile call)() = bounded_middle;
   call();
 };
+// Formatted output, whose stack grows with its input: %.*f of 1e-300 takes
+// over 13 KiB of stack at precision 400 and overflowed a 12.8 KiB bound at
+// 2000, when the tool priced fprintf at one measured call.
+volatile int print_precision = 400;
+volatile double print_value = 1e-300;
+const auto prints_a_float = [] { std::fprintf(stderr, "%.*f\n", print_precision, print_value); };
 
 // A throw and its catch on a bounded stack. The program is linked with the
 // unwinder wrappers (heddle_stack_bounds), so libgcc's unwinder (about 2 KiB
@@ -169,6 +176,32 @@ TEST(BoundedSpawn, AWithStackCallIsABoundaryAndItsCallableIsBoundedApart) {
 TEST(BoundedSpawn, AnIndirectCallKeepsTheDefaultPool) {
   EXPECT_EQ(heddle::stack_bound_for(through_a_pointer).bound_bytes, 0u);
   auto task = heddle::spawn(through_a_pointer);
+  EXPECT_EQ(task.stack().pool, &heddle::StackPool::default_pool());
+  task.join();
+}
+
+TEST(BoundedSpawn, FormattedOutputIsUnboundedAndTheReportSaysWhy) {
+  EXPECT_EQ(heddle::stack_bound_for(prints_a_float).bound_bytes, 0u);
+  // The report's entry for this callable type names fprintf as the reason, with the path.
+  const std::string type = typeid(heddle::detail::TaskFrame<std::decay_t<decltype(prints_a_float)>, void>).name();
+  const heddle::support::Json report = heddle::support::read_json_document(HEDDLE_STACK_BOUNDS_JSON);
+  int entries = 0;
+  for (const auto& entry : report.at("entries")) {
+    if (entry.at("type") != type) continue;
+    ++entries;
+    EXPECT_FALSE(entry.at("bounded").get<bool>()) << entry.dump(1);
+    bool named = false;
+    for (const auto& problem : entry.at("problems")) {
+      if (problem.at("kind") != "input-dependent stack") continue;
+      EXPECT_EQ(problem.at("detail"), "stack use depends on input: fprintf") << entry.dump(1);
+      EXPECT_EQ(problem.at("path").back(), "fprintf") << entry.dump(1);
+      named = true;
+    }
+    EXPECT_TRUE(named) << "no input-dependent stack among the reasons: " << entry.dump(1);
+  }
+  EXPECT_EQ(entries, 1) << "no entry for the printing task in " << HEDDLE_STACK_BOUNDS_JSON;
+  // Unbounded, it runs on the default pool's stack, which has the room.
+  auto task = heddle::spawn(prints_a_float);
   EXPECT_EQ(task.stack().pool, &heddle::StackPool::default_pool());
   task.join();
 }

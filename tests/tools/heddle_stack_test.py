@@ -3,7 +3,8 @@
 
 Usage: heddle_stack_test.py <g++> <tools/heddle-stack dir> <fixture dir>
 
-The fixture is compiled here with -fcallgraph-info=su. Each expected bound
+The fixture is compiled here with -fcallgraph-info=su (fortified.cpp with
+-D_FORTIFY_SOURCE=2, as a program may be). Each expected bound
 is the sum of the frames GCC reports for the functions of the chain the test
 names, read from the .ci file by this test's own parser, so a tool that
 picked the wrong chain, dropped a frame or counted one twice fails.
@@ -34,6 +35,8 @@ class HeddleStackOnFixture(unittest.TestCase):
         out = cls.scratch.name
         subprocess.run([CXX, "-O2", "-fcallgraph-info=su", "-c", os.path.join(FIXTURE_DIR, "chains.cpp"),
                         "-o", os.path.join(out, "chains.o")], check=True)
+        subprocess.run([CXX, "-O2", "-D_FORTIFY_SOURCE=2", "-fcallgraph-info=su", "-c",
+                        os.path.join(FIXTURE_DIR, "fortified.cpp"), "-o", os.path.join(out, "fortified.o")], check=True)
         with open(os.path.join(out, "chains.ci")) as handle:
             cls.frames = frames(handle.read())
         report = os.path.join(out, "report.json")
@@ -87,7 +90,27 @@ class HeddleStackOnFixture(unittest.TestCase):
         self.assert_flagged("entry_virtual", "indirect call", r"entry_virtual\(const Shape&\) at .*chains\.cpp:\d+", r"entry_virtual")
 
     def test_call_without_frame_information_is_flagged(self):
-        self.assert_flagged("entry_unknown_libc", "no frame info", r"snprintf", r"entry_unknown_libc.*snprintf")
+        self.assert_flagged("entry_unknown_libc", "no frame info", r"\brand\b", r"entry_unknown_libc.*rand")
+
+    def test_formatted_output_is_unbounded_naming_the_function(self):
+        for name, function in (("entry_fprintf_precision", "fprintf"), ("entry_printf_precision", "printf"),
+                               ("entry_fortified_printf", "__printf_chk"), ("entry_fortified_fprintf", "__fprintf_chk"),
+                               ("entry_fortified_snprintf", "__snprintf_chk")):
+            with self.subTest(name):
+                self.assert_flagged(name, "input-dependent stack", rf"^stack use depends on input: {function}$",
+                                    rf"{name}\(int, double\) -> {function}$")
+                self.assertRegex(self.run_result.stdout, rf"input-dependent stack: stack use depends on input: {function}\n")
+
+    def test_input_independent_calls_keep_their_bounds(self):
+        with open(os.path.join(TOOL_DIR, "known_functions.json")) as handle:
+            table = json.load(handle)["functions"]
+        for name, function in (("entry_puts", "puts"), ("entry_strlen", "strlen")):
+            with self.subTest(name):
+                self.assertEqual(table[function]["basis"], "input-independent")
+                entry = self.entries[name]
+                self.assertTrue(entry["bounded"], entry["problems"])
+                self.assertEqual(entry["bytes"], self.chain(name) + table[function]["now"])
+                self.assertEqual(entry["measured"], [function])
 
     def test_known_libc_call_is_bounded_and_marked_measured(self):
         entry = self.entries["entry_known_libc"]

@@ -28,13 +28,23 @@ reaches it:
   no frame info      a call into code GCC did not compile here (libc, other
                      libraries) and that the known-function table lacks
   dynamic frame      alloca or a variable-length array GCC could not bound
+  input-dependent stack
+                     a call into a library function whose stack use grows
+                     with its input (the printf family, strtod, qsort,
+                     regex, iconv, name resolution, ...): the known-function
+                     table has it with the basis "depends on input"
 Indirect calls inside heddle itself are resolved by rules (rules.json): the
 scheduler's virtual hooks resolve to every Scheduler override in the graph,
 a suspension's hooks to every SuspendHooks instance, task_entry's call to the
 entry's own run(). The known-function table (known_functions.json) gives
-libc and C++ runtime functions a bound each; those were MEASURED on painted
-stacks (tools/heddle-stack/measure_known.cpp), not proven, and the report
-says so wherever one is used.
+libc and C++ runtime functions a bound each, or none. Each entry says what
+its figure rests on (BASES below): a function whose stack use does not
+depend on its input was MEASURED on a painted stack
+(tools/heddle-stack/measure_known.cpp), not proven, and the report says so
+wherever one is used; a function whose use grows with its input has a
+figure only where a limit on that input holds for every call, and is
+otherwise unbounded. A bound that rests on an entry with a stated
+assumption (the C locale for messages) lists it under "assumes".
 
 A call to heddle::with_stack / maybe_grow is a boundary: the callable runs on
 its own segment, so the caller's bound stops there (rules.json: boundary).
@@ -77,6 +87,41 @@ SPECIAL_TARGETS = ("<entry>",)
 
 class ToolError(Exception):
     pass
+
+
+# What a known_functions.json figure rests on ("basis"); every entry names
+# one and says why in "why".
+#   proven                  heddle's own assembly: the bytes it pushes
+#   input-independent       no path of the function uses more stack for other
+#                           arguments or data; the figure is measured
+#   bounded for all inputs  the use grows with an input, but no further than
+#                           a limit "why" argues; measured at that limit
+#   depends on input        no usable bound (formatted output, regex, name
+#                           resolution, ...): a task that calls it is unbounded
+BASES = ("proven", "input-independent", "bounded for all inputs", "depends on input")
+UNBOUNDED_BASIS = "depends on input"
+
+
+def load_known_table(path: str) -> dict:
+    """The known-function table, each entry checked: a basis from BASES and
+    its reason, and figures for both bindings exactly when it has a bound."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            functions = json.load(handle)["functions"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ToolError(f"cannot read the known-function table {path}: {error}") from None
+    for name, entry in functions.items():
+        basis = entry.get("basis")
+        if basis not in BASES:
+            raise ToolError(f"{path}: {name} has no basis for its figure (\"basis\": one of {', '.join(BASES)})")
+        if not isinstance(entry.get("why"), str) or not entry["why"].strip():
+            raise ToolError(f"{path}: {name} ({basis}) does not say why (\"why\")")
+        figures = [binding for binding in ("now", "lazy") if binding in entry]
+        if basis == UNBOUNDED_BASIS and figures:
+            raise ToolError(f"{path}: {name} depends on input, so it can have no figure ({', '.join(figures)})")
+        if basis != UNBOUNDED_BASIS and not all(isinstance(entry.get(b), int) for b in ("now", "lazy")):
+            raise ToolError(f"{path}: {name} ({basis}) needs a figure for both bindings (\"now\", \"lazy\")")
+    return functions
 
 
 @dataclass
@@ -277,8 +322,11 @@ class Analysis:
         if function is None or function.frame is None:
             bare = title if title in self.known else title.split(":")[-1]
             known = self.known.get(bare)
+            if known is not None and known["basis"] == UNBOUNDED_BASIS:
+                return Depth(0, [title], [("input-dependent stack", f"stack use depends on input: {bare}",
+                                           stack + [title])], [])
             if known is not None:
-                return Depth(known[self.binding], [title], [], [] if known.get("proven") else [bare])
+                return Depth(known[self.binding], [title], [], [] if known["basis"] == "proven" else [bare])
             return Depth(0, [title], [("no frame info", self.label(title), stack + [title])], [])
         nesting = ()
         if title in stack:
@@ -378,6 +426,8 @@ def entry_record(analysis, kind, type_name, callable_text, location, depth, fixe
         "deepest_path": [analysis.label(t) for t in depth.path],
         "problems": [{"kind": k, "detail": d, "path": [analysis.label(t) for t in p]} for k, d, p in depth.problems],
         "measured": depth.measured,
+        "assumes": sorted({analysis.known[name]["assumes"] for name in depth.measured
+                           if "assumes" in analysis.known.get(name, {})}) if not depth.problems else [],
     }
 
 
@@ -392,8 +442,7 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, 
         for title, function in library.items():
             if function.frame is not None and title in functions:
                 functions[title].library = True
-    with open(known_path, encoding="utf-8") as handle:
-        known = {k: v for k, v in json.load(handle)["functions"].items()}
+    known = load_known_table(known_path)
     with open(rules_path, encoding="utf-8") as handle:
         rules_file = json.load(handle)
     analysis = Analysis(functions, known, rules_file["rules"], rules_file.get("patterns", {}), arch, binding)
@@ -509,6 +558,8 @@ def print_report(entries, out):
             basis = "proven" if not entry["measured"] else "measured (" + ", ".join(entry["measured"]) + ")"
             print(f"bounded   {entry['bytes']:>7} bytes  {what}{entry['callable']}  [{entry['location']}]  {basis}", file=out)
             print(f"          deepest: {' -> '.join(entry['deepest_path'])}", file=out)
+            for assumption in entry.get("assumes", []):
+                print(f"          assumes: {assumption}", file=out)
         else:
             print(f"UNBOUNDED               {what}{entry['callable']}  [{entry['location']}]", file=out)
             for problem in entry["problems"]:

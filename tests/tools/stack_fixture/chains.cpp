@@ -3,6 +3,7 @@
 // frame of its own, and the test checks the tool's bound against the sum of
 // the frames GCC reports along the chain it expects to be deepest.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #define FIXTURE __attribute__((noinline, used))
@@ -37,7 +38,16 @@ FIXTURE void entry_pointer() { fixture_pointer(); }
 
 // A libc call in the known table, and one that is not.
 FIXTURE void entry_known_libc(char* out) { std::memmove(out, out + 1, static_cast<std::size_t>(fixture_sink)); }
-FIXTURE void entry_unknown_libc(char* out) { std::snprintf(out, 16, "%d", fixture_sink); }
+FIXTURE void entry_unknown_libc() { fixture_sink = std::rand(); }
+
+// Formatted output, whose stack use grows with its input: %.*f of 1e-300
+// at precision 2000 needs far more than the same call at precision 6.
+FIXTURE void entry_fprintf_precision(int precision, double value) { std::fprintf(stderr, "%.*f\n", precision, value); }
+FIXTURE void entry_printf_precision(int precision, double value) { std::printf("%.*f\n", precision, value); }
+
+// Output and string functions whose stack use does not depend on their input.
+FIXTURE void entry_puts(const char* text) { std::puts(text); }
+FIXTURE void entry_strlen(const char* text) { fixture_sink = static_cast<int>(std::strlen(text)); }
 }
 
 // A virtual call.
