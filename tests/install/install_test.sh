@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs heddle from BUILD_DIR into a fresh prefix, then builds and runs a
 # consumer with find_package(heddle) (static and shared) and with
-# pkg-config. Usage: install_test.sh BUILD_DIR SOURCE_DIR CXX
+# pkg-config. Usage: install_test.sh BUILD_DIR SOURCE_DIR CXX STACK_CLASH
+# (STACK_CLASH: ON when heddle was built with HEDDLE_STACK_CLASH_PROTECTION).
 set -euo pipefail
-build_dir=$1 source_dir=$2 cxx=$3
+build_dir=$1 source_dir=$2 cxx=$3 stack_clash=${4:-OFF}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
@@ -37,6 +38,22 @@ if [ -x "$work/consumer/consumer_shared" ]; then
     *) echo "consumer_shared does not load libheddle.so:"; echo "$libs"; exit 1 ;;
   esac
 fi
+
+# Stack-clash protection reaches consumers through the usage requirements
+# and heddle.pc, and a target opts out with HEDDLE_NO_STACK_CLASH_PROTECTION.
+commands="$work/consumer/compile_commands.json"
+flags_of() {  # the compile command of TARGET's main.cpp
+  python3 -c 'import json,sys; print([c["command"] for c in json.load(open(sys.argv[1])) if "/"+sys.argv[2]+".dir/" in c["command"]][0])' "$commands" "$1"
+}
+if [ "$stack_clash" = ON ]; then
+  [[ $(flags_of consumer_static) == *-fstack-clash-protection* ]] ||
+    { echo "consumer_static was not compiled with -fstack-clash-protection: $(flags_of consumer_static)"; exit 1; }
+  [[ $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags heddle) == *-fstack-clash-protection* ]] ||
+    { echo "heddle.pc has no -fstack-clash-protection"; exit 1; }
+fi
+[[ $(flags_of consumer_no_clash) != *-fstack-clash-protection* ]] ||
+  { echo "consumer_no_clash opted out but got -fstack-clash-protection: $(flags_of consumer_no_clash)"; exit 1; }
+"$work/consumer/consumer_no_clash"
 
 flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs heddle)
 "$cxx" -std=c++20 "$source_dir/tests/install/consumer/main.cpp" $flags -o "$work/pkgconfig_consumer"
