@@ -343,6 +343,8 @@ bool provide_overflow_info(OverflowReportInfo* out) noexcept {
   out->file = t->spawn_file;
   out->line = t->spawn_line;
   out->stack = &t->stack;
+  const ThreadState& ts = t_state;  // a signal handler: no call, the thread is not switching
+  out->borrowed_stack = ts.unwind_stack ? &ts.unwind_stack : nullptr;
   return true;
 }
 
@@ -384,14 +386,11 @@ void init_thread(ThreadState& ts) {
   __builtin_unreachable();
 }
 
-// At every switch-out only the topmost canary word is compared: an overflow
-// that runs down the stack reaches it first. The whole zone is checked when
-// the task finishes.
-HEDDLE_NO_SANITIZE_ADDRESS inline void check_canary(TaskControl* t) noexcept {
-  if (t->stack.has_guard_page()) return;
-  std::uint64_t top_word;
-  std::memcpy(&top_word, t->stack.low + kCanaryBytes - sizeof top_word, sizeof top_word);
-  if (top_word != canary_word(t->stack)) report_canary_overflow(t);
+// At every switch-out (and when the task finishes) the whole canary zone is
+// compared: an overflow may have written any part of it, and a frame that
+// stepped past the top word leaves that word intact.
+inline void check_canary(TaskControl* t) noexcept {
+  if (!canary_intact(t->stack)) [[unlikely]] report_canary_overflow(t);
 }
 
 __attribute__((noinline)) void after_switch(TaskControl* from);  // a node of its own for tools/heddle-stack
@@ -921,7 +920,7 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
 
 void* frame_address(TaskControl* t, std::size_t size, std::size_t align) {
   const auto high = reinterpret_cast<std::uintptr_t>(t->stack.high());
-  const auto low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
+  const auto low = reinterpret_cast<std::uintptr_t>(t->stack.usable_low());
   // The entry frame and a first call. A sub-page slab stack was sized by a
   // proof that already counts both (any other stack, bounded or not, has a
   // page or more, where the first call's 512 bytes always fit below a
@@ -1220,7 +1219,7 @@ void check_room_for_nested(std::size_t bytes) {
   std::uintptr_t low;
   std::size_t margin;
   if (TaskControl* t = current_task()) {
-    low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
+    low = reinterpret_cast<std::uintptr_t>(t->stack.usable_low());
     margin = HEDDLE_ASAN ? 8192 : 2048;
   } else {
     ThreadState& ts = thread_state();
@@ -1391,7 +1390,7 @@ std::size_t stack_left_here() noexcept {
   const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   std::uintptr_t low;
   if (TaskControl* t = t_current) {
-    low = reinterpret_cast<std::uintptr_t>(t->stack.low) + (t->stack.has_guard_page() ? 0 : kCanaryBytes);
+    low = reinterpret_cast<std::uintptr_t>(t->stack.usable_low());
   } else {
     ThreadState& ts = thread_state();
     if (!ts.initialized) init_thread(ts);

@@ -3,7 +3,9 @@
 // A task that runs off the bottom of a guarded stack faults on the guard page
 // (SIGSEGV). The fault cannot be handled on the exhausted stack, so the
 // handler runs on an alternate signal stack. It asks core's provider which
-// task is running; when the fault address is just below that task's stack it
+// task is running; when the fault address is just below that task's stack,
+// or the interrupted stack pointer is below it (an overflow that ran past a
+// canary zone or out of a nested region before something faulted), it
 // reports the task and aborts. Any other fault belongs to whoever handled
 // SIGSEGV/SIGBUS before us (AddressSanitizer, a JIT, the default action) and
 // is passed on, so installing heddle changes nothing for them.
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +54,43 @@ bool is_guard_page_hit(const Stack& stack, const void* fault_address) noexcept {
   return address < low && low - address <= guard_page_bytes + kSkippedFrameReach;
 }
 
+// The stack pointer of the code the fault interrupted.
+std::uintptr_t interrupted_stack_pointer(const void* context) noexcept {
+  const auto* machine = &static_cast<const ucontext_t*>(context)->uc_mcontext;
+#if defined(__x86_64__)
+  return static_cast<std::uintptr_t>(machine->gregs[REG_RSP]);
+#elif defined(__aarch64__)
+  return static_cast<std::uintptr_t>(machine->sp);
+#endif
+}
+
+bool on_alternate_signal_stack(std::uintptr_t address) noexcept {
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) != 0 || (current.ss_flags & SS_DISABLE)) return false;
+  const auto low = reinterpret_cast<std::uintptr_t>(current.ss_sp);
+  return address >= low && address - low < current.ss_size;
+}
+
+// An overflow that did not fault on the stack's own guard page: the task ran
+// past its canary zone (or out of a nested arm's region) and on into memory
+// below until something faulted. Its stack pointer is then below the stack's
+// usable part, and the fault is near the stack pointer (a push, a probe, a
+// frame's locals), never above the stack. A task's code runs elsewhere only
+// on its thread's unwind stack and, for a nested signal, on the alternate
+// signal stack: a fault there is not this task's overflow.
+bool ran_below_its_stack(const OverflowReportInfo& report, const void* fault_address,
+                         std::uintptr_t stack_pointer) noexcept {
+  const Stack& stack = *report.stack;
+  const auto usable = reinterpret_cast<std::uintptr_t>(stack.usable_low());
+  const auto fault = reinterpret_cast<std::uintptr_t>(fault_address);
+  if (stack_pointer >= usable || fault >= usable) return false;
+  if (fault + kSkippedFrameReach < stack_pointer) return false;  // far below the stack pointer: not its frames
+  if (report.borrowed_stack != nullptr && report.borrowed_stack->contains(reinterpret_cast<void*>(stack_pointer))) {
+    return false;
+  }
+  return !on_alternate_signal_stack(stack_pointer);
+}
+
 // Called in place rather than reinstalled, so that heddle's handler stays
 // installed when the earlier one recovers from its own faults and returns.
 void pass_to_previous_handler(int signal, siginfo_t* info, void* context) noexcept {
@@ -81,7 +121,8 @@ HEDDLE_NO_SANITIZE_ADDRESS void handle_fault(int signal, siginfo_t* info, void* 
   OverflowInfoProvider provider = overflow_info_provider.load(std::memory_order_acquire);
   OverflowReportInfo report;
   if (provider != nullptr && provider(&report) && report.stack != nullptr &&
-      is_guard_page_hit(*report.stack, info->si_addr)) {
+      (is_guard_page_hit(*report.stack, info->si_addr) ||
+       ran_below_its_stack(report, info->si_addr, interrupted_stack_pointer(context)))) {
     report_stack_overflow(report);
   }
   pass_to_previous_handler(signal, info, context);
@@ -140,7 +181,7 @@ class AlternateSignalStack {
     if (::sigaltstack(nullptr, &current) != 0 || current.ss_sp != memory_) return;
     stack_t disabled{};
     disabled.ss_flags = SS_DISABLE;
-    if (::sigaltstack(&disabled, nullptr) == 0) ::munmap(memory_, bytes_);
+    if (::sigaltstack(&disabled, nullptr) == 0) ::munmap(static_cast<std::byte*>(memory_) - page_, bytes_ + 2 * page_);
   }
 
   void ensure() {
@@ -156,29 +197,41 @@ class AlternateSignalStack {
            current.ss_size >= static_cast<std::size_t>(SIGSTKSZ);
   }
 
+  // [guard page | alternate stack | guard page]. The guard pages keep an
+  // overflow of a neighbouring stack from running onto the alternate stack:
+  // a fault taken while the stack pointer is already there has no room for
+  // the signal frame, and the kernel kills the process with no report.
   void install() {
     std::size_t page = static_cast<std::size_t>(::getpagesize());
     std::size_t wanted = std::max(static_cast<std::size_t>(SIGSTKSZ), kAlternateStackBytes);
     std::size_t bytes = (wanted + page - 1) / page * page;
-    void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (memory == MAP_FAILED) {
+    void* mapping = ::mmap(nullptr, bytes + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mapping == MAP_FAILED) {
       throw std::system_error(errno, std::generic_category(),
                               "heddle: mmap of " + std::to_string(bytes) + " bytes for an alternate signal stack");
+    }
+    void* memory = static_cast<std::byte*>(mapping) + page;
+    if (::mprotect(memory, bytes, PROT_READ | PROT_WRITE) != 0) {
+      int error = errno;
+      ::munmap(mapping, bytes + 2 * page);
+      throw std::system_error(error, std::generic_category(), "heddle: mprotect of an alternate signal stack");
     }
     stack_t ours{};
     ours.ss_sp = memory;
     ours.ss_size = bytes;
     if (::sigaltstack(&ours, nullptr) != 0) {
       int error = errno;
-      ::munmap(memory, bytes);
+      ::munmap(mapping, bytes + 2 * page);
       throw std::system_error(error, std::generic_category(), "heddle: sigaltstack");
     }
     memory_ = memory;
     bytes_ = bytes;
+    page_ = page;
   }
 
-  void* memory_ = nullptr;
+  void* memory_ = nullptr;  // the usable stack, between its guard pages
   std::size_t bytes_ = 0;
+  std::size_t page_ = 0;
   bool ready_ = false;
 };
 

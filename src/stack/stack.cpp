@@ -42,11 +42,6 @@ std::size_t page_bytes() noexcept {
 
 bool has_canary_zone(const Stack& stack) noexcept { return !stack.has_guard_page(); }
 
-// The part of a stack that code may use: everything above the canary zone.
-std::byte* usable_bottom(const Stack& stack) noexcept {
-  return has_canary_zone(stack) ? stack.low + kCanaryBytes : stack.low;
-}
-
 }  // namespace
 
 const char* to_string(StackKind kind) noexcept {
@@ -74,20 +69,8 @@ HEDDLE_NO_SANITIZE_ADDRESS void arm_canary(const Stack& stack) noexcept {
   }
 }
 
-// An overflow runs downwards into the zone, so its topmost word is the first
-// to change: one compare settles the common case.
-HEDDLE_NO_SANITIZE_ADDRESS bool canary_intact(const Stack& stack) noexcept {
-  if (!has_canary_zone(stack)) return true;
-  const auto* zone = reinterpret_cast<const volatile StackWord*>(stack.low);
-  const std::uint64_t word = canary_word(stack);
-  for (std::size_t i = kCanaryWords; i-- > 0;) {
-    if (zone[i] != word) return false;
-  }
-  return true;
-}
-
 HEDDLE_NO_SANITIZE_ADDRESS void paint(Stack& stack, std::size_t keep_top_bytes) noexcept {
-  std::byte* begin = usable_bottom(stack);
+  std::byte* begin = stack.usable_low();
   std::byte* end = stack.high() - std::min(keep_top_bytes, stack.size);
   if (end > begin) {
 #if HEDDLE_ASAN
@@ -104,7 +87,7 @@ namespace {
 
 // Scans upward from the bottom for the first word a task has written.
 HEDDLE_NO_SANITIZE_ADDRESS StackUsage painted_high_water(const Stack& stack) noexcept {
-  const std::byte* cursor = usable_bottom(stack);
+  const std::byte* cursor = stack.usable_low();
   const std::byte* high = stack.high();
   while (cursor + kWordBytes <= high && *reinterpret_cast<const StackWord*>(cursor) == kPaintWord) {
     cursor += kWordBytes;
@@ -137,7 +120,7 @@ StackUsage resident_high_water(std::byte* first_page, std::size_t pages) noexcep
 }
 
 // The stack's first own page when a pool mapped it (guarded: its low end;
-// canary: just above its canary zone), or null.
+// a pool's canary stack: just above its canary zone), or null.
 std::byte* first_mapped_page(const Stack& stack) noexcept {
   if (stack.size % page_bytes() != 0) return nullptr;
   std::byte* first = stack.kind == StackKind::guarded  ? stack.low
@@ -173,9 +156,37 @@ Stack stack_from_span(std::span<std::byte> region, StackKind kind) {
   if (reinterpret_cast<std::uintptr_t>(region.data()) % 16 != 0) {
     throw std::invalid_argument("heddle: stack at " + address_text(region.data()) + " is not 16-byte aligned");
   }
-  Stack stack{region.data(), region.size(), kind, false, nullptr};
+  Stack stack{region.data(), region.size(), kind, false, false, nullptr};
   arm_canary(stack);
   return stack;
 }
+
+namespace detail {
+
+#ifndef MADV_GUARD_INSTALL  // Linux 6.13's guard regions; Debian 12's headers predate them
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+
+Stack static_stack(std::byte* storage, std::size_t bytes, std::size_t guard_bytes, std::atomic<bool>& guarded) noexcept {
+  if (guard_bytes != 0 && !guarded.load(std::memory_order_relaxed) && guard_bytes == page_bytes() &&
+      reinterpret_cast<std::uintptr_t>(storage) % page_bytes() == 0 &&
+      ::madvise(storage, guard_bytes, MADV_GUARD_INSTALL) == 0) {
+    guarded.store(true, std::memory_order_relaxed);
+  }
+  if (guarded.load(std::memory_order_relaxed)) {
+    return Stack{storage + guard_bytes, bytes - guard_bytes, StackKind::static_storage, false, true, nullptr};
+  }
+  // No guard region: the whole storage, its low end the canary zone.
+  Stack stack{storage, bytes, StackKind::static_storage, false, false, nullptr};
+  arm_canary(stack);
+  return stack;
+}
+
+void remove_static_guard(std::byte* storage, std::size_t guard_bytes) noexcept {
+  ::madvise(storage, guard_bytes, MADV_GUARD_REMOVE);
+}
+
+}  // namespace detail
 
 }  // namespace heddle

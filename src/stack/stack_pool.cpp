@@ -1,13 +1,25 @@
 // heddle stack: StackPool, mmap'd stacks recycled on a free list.
 //
-// A guarded stack is one mapping of [guard page | stack]: the guard page is
-// PROT_NONE, so the stack costs two kernel VMAs. Linux caps VMAs per process
-// (vm.max_map_count, 65530 by default), which caps guarded stacks at about
-// 32,000. Under Guard::automatic the pool keeps a process-wide count of
-// guarded stacks and, past a budget that leaves room for everything else the
-// process maps (the allocator, ASan's shadow, thread stacks), makes canary
-// stacks instead: carved from chunks that the kernel merges into a single VMA.
-// The first switch to canaries is announced once per process on stderr.
+// Guarded stacks, where the kernel has guard regions (Linux 6.13 and later,
+// madvise(MADV_GUARD_INSTALL)): carved from 2 MiB chunks as [guard page |
+// stack] units, each guard page a marker in the page tables that faults like
+// PROT_NONE but splits no VMA. Guarded stacks then cost no mappings at all,
+// and a pool never runs out of them.
+//
+// Elsewhere a guarded stack is one mapping of [guard page | stack]: the
+// guard page is PROT_NONE, so the stack costs two kernel VMAs. Linux caps
+// VMAs per process (vm.max_map_count, 65530 by default), which caps guarded
+// stacks at about 32,000. Under Guard::automatic the pool keeps a
+// process-wide count of guarded stacks and, past a budget that leaves room
+// for everything else the process maps (the allocator, ASan's shadow, thread
+// stacks), makes canary stacks instead: carved from chunks that the kernel
+// merges into a single VMA. The first switch to canaries is announced once
+// per process on stderr.
+//
+// Canary and slab chunks get a guard region at their low end where the
+// kernel has them: an overflow that runs down through its neighbours faults
+// there at the latest, and the overflow handler names the task by its stack
+// pointer (src/stack/overflow.cpp).
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -102,6 +114,40 @@ void announce_canary_fallback() noexcept {
       .append("); new stacks use canaries")
       .write_line();
 }
+
+// Linux's guard regions (include/uapi/asm-generic/mman-common.h), which
+// Debian 12's headers predate.
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+// Whether madvise(MADV_GUARD_INSTALL) works here: asked once per process,
+// on a mapping of its own. Older kernels answer EINVAL; an emulator (qemu's
+// user mode) may answer 0 and install nothing, so the page must then also
+// refuse a system call's write into it (mincore's vector: EFAULT).
+bool probe_guard_regions() noexcept {
+  const std::size_t bytes = 2 * page_bytes();
+  auto* memory = static_cast<unsigned char*>(
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  if (memory == MAP_FAILED) return false;
+  const bool works = ::madvise(memory, page_bytes(), MADV_GUARD_INSTALL) == 0 &&
+                     ::mincore(memory + page_bytes(), page_bytes(), memory) != 0 && errno == EFAULT;
+  ::munmap(memory, bytes);
+  return works;
+}
+
+}  // namespace
+
+bool detail::guard_regions_supported() noexcept {
+  static const bool supported = probe_guard_regions();
+  return supported;
+}
+
+namespace {
+
+// Installs a guard region on the page at `page`: false (errno set) if the
+// kernel refuses.
+bool install_guard_page(std::byte* page) noexcept { return ::madvise(page, page_bytes(), MADV_GUARD_INSTALL) == 0; }
 
 // Canary chunks always: the kernel merges neighbouring chunks into one VMA,
 // which can span an aligned huge page even when no single chunk does.
@@ -202,19 +248,23 @@ StackPool::StackPool(Options options) : options_(options) {
 
 StackPool::~StackPool() {
   std::lock_guard lock(mutex_);
-  for (const auto* list : {&idle_, &to_trim_}) {
-    for (const Stack& stack : *list) {
-      if (stack.kind == StackKind::guarded) unmap_guarded(stack);
+  // Guarded stacks are mappings of their own only where the kernel has no
+  // guard regions; otherwise they are in chunks_, like canary stacks.
+  if (!detail::guard_regions_supported()) {
+    for (const auto* list : {&idle_, &to_trim_}) {
+      for (const Stack& stack : *list) {
+        if (stack.kind == StackKind::guarded) unmap_guarded(stack);
+      }
     }
   }
   const std::size_t live = stats_.guarded_created + stats_.canary_created - idle_.size() - to_trim_.size();
   if (live != 0) {
-    // A live canary stack shares its chunk with idle ones, so no chunk can go.
+    // A live stack shares its chunk with idle ones, so no chunk can go.
     std::fprintf(stderr, "heddle: StackPool destroyed with %zu stacks still in use; their memory stays mapped\n",
                  live);
     return;
   }
-  for (auto [memory, bytes] : canary_chunks_) ::munmap(memory, bytes);
+  for (auto [memory, bytes] : chunks_) ::munmap(memory, bytes);
 }
 
 namespace {
@@ -327,6 +377,7 @@ void StackPool::prepare(Stack& stack) noexcept {
 // Every stack gets a slot on the free list when it is made, so that release,
 // which cannot fail, never allocates.
 Stack StackPool::make_guarded() {
+  if (detail::guard_regions_supported()) return make_guarded_in_chunk();
   bool automatic = options_.guard == Guard::automatic;
   if (automatic && !reserve_guarded_slot()) {
     announce_canary_fallback();
@@ -344,7 +395,7 @@ Stack StackPool::make_guarded() {
     }
     throw_mapping_error(error, failed_operation, page_bytes() + options_.stack_bytes, "a guarded stack");
   }
-  Stack stack{low, options_.stack_bytes, StackKind::guarded, false, this};
+  Stack stack{low, options_.stack_bytes, StackKind::guarded, false, true, this};
   std::lock_guard lock(mutex_);
   try {
     reserve_at_least(idle_, stats_.guarded_created + stats_.canary_created + 1);
@@ -352,6 +403,38 @@ Stack StackPool::make_guarded() {
     unmap_guarded(stack);
     throw;
   }
+  ++stats_.guarded_created;
+  return stack;
+}
+
+// A guarded stack carved from a chunk of [guard page | stack] units, the
+// guard pages installed when the chunk is made (one madvise each).
+Stack StackPool::make_guarded_in_chunk() {
+  std::lock_guard lock(mutex_);
+  reserve_at_least(idle_, stats_.guarded_created + stats_.canary_created + 1);
+  if (guarded_fresh_.empty()) {
+    const std::size_t unit = page_bytes() + options_.stack_bytes;
+    const std::size_t count = std::max<std::size_t>(1, kCanaryChunkBytes / unit);
+    const std::size_t bytes = count * unit;
+    guarded_fresh_.reserve(count);
+    reserve_at_least(chunks_, chunks_.size() + 1);
+    void* chunk = map_memory(bytes, PROT_READ | PROT_WRITE);
+    if (chunk == MAP_FAILED) throw_mapping_error(errno, "mmap", bytes, "guarded stacks");
+    forbid_huge_pages(chunk, bytes);
+    auto* base = static_cast<std::byte*>(chunk);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!install_guard_page(base + i * unit)) {
+        const int error = errno;
+        ::munmap(chunk, bytes);
+        guarded_fresh_.clear();
+        throw_mapping_error(error, "madvise(MADV_GUARD_INSTALL)", page_bytes(), "a stack's guard page");
+      }
+      guarded_fresh_.push_back(Stack{base + i * unit + page_bytes(), options_.stack_bytes, StackKind::guarded, false, true, this});
+    }
+    chunks_.emplace_back(base, bytes);
+  }
+  Stack stack = guarded_fresh_.back();
+  guarded_fresh_.pop_back();
   ++stats_.guarded_created;
   return stack;
 }
@@ -368,19 +451,29 @@ Stack StackPool::make_canary() {
     // one rather than mapping the shared zero page. The chunk's first page
     // holds only the first stack's zone. Sub-page stacks are many to a page
     // already and are carved from the start.
-    const std::size_t shift = sub_page_ ? 0 : page_bytes() - kCanaryBytes;
-    const std::size_t lead = sub_page_ ? 0 : page_bytes();
+    // Where the kernel has guard regions, the chunk's first page is one:
+    // an overflow running down through the stacks below its own faults
+    // there at the latest, instead of running on into whatever is mapped
+    // below the chunk.
+    const std::size_t floor = detail::guard_regions_supported() ? page_bytes() : 0;
+    const std::size_t shift = floor + (sub_page_ ? 0 : page_bytes() - kCanaryBytes);
+    const std::size_t lead = floor + (sub_page_ ? 0 : page_bytes());
     std::size_t count = std::max<std::size_t>(1, (kCanaryChunkBytes - lead) / options_.stack_bytes);
     std::size_t bytes = count * options_.stack_bytes + lead;
     canary_fresh_.reserve(count);
-    reserve_at_least(canary_chunks_, canary_chunks_.size() + 1);
+    reserve_at_least(chunks_, chunks_.size() + 1);
     void* chunk = map_memory(bytes, PROT_READ | PROT_WRITE);
     if (chunk == MAP_FAILED) throw_mapping_error(errno, "mmap", bytes, "canary stacks");
     forbid_huge_pages(chunk, bytes);
-    canary_chunks_.emplace_back(static_cast<std::byte*>(chunk), bytes);
+    if (floor != 0 && !install_guard_page(static_cast<std::byte*>(chunk))) {
+      const int error = errno;
+      ::munmap(chunk, bytes);
+      throw_mapping_error(error, "madvise(MADV_GUARD_INSTALL)", page_bytes(), "a chunk's guard page");
+    }
+    chunks_.emplace_back(static_cast<std::byte*>(chunk), bytes);
     for (std::size_t i = 0; i < count; ++i) {
       canary_fresh_.push_back(Stack{static_cast<std::byte*>(chunk) + shift + i * options_.stack_bytes, options_.stack_bytes,
-                                    sub_page_ ? StackKind::slab : StackKind::canary, false, this});
+                                    sub_page_ ? StackKind::slab : StackKind::canary, false, false, this});
     }
   }
   Stack stack = canary_fresh_.back();
@@ -470,7 +563,11 @@ void StackPool::trim_batch() noexcept {
     std::byte* begin = batch[first].low;
     std::byte* end = batch[first].high();
     std::size_t next = first + 1;
-    while (next < count && batch[next].low == end) end = batch[next++].high();  // neighbours in a canary chunk
+    // Neighbours in a chunk: canary stacks touch, guarded ones have a guard
+    // page between them (madvise keeps guard regions: MADV_DONTNEED over
+    // one leaves it in place).
+    const std::size_t gap = batch[first].kind == StackKind::guarded && detail::guard_regions_supported() ? page_bytes() : 0;
+    while (next < count && batch[next].low == end + gap) end = batch[next++].high();
     // A canary stack starts kCanaryBytes below a page (make_canary): its
     // own pages run from there up to the page that holds its top and its
     // upper neighbour's canary zone. That zone is zero (canary_word), which

@@ -63,7 +63,7 @@ TEST(OverflowDeathTest, GuardPageHitNamesTheTaskAndItsSpawnSite) {
 }
 
 TEST(OverflowDeathTest, ReportIsOneExactLine) {
-  Stack stack{nullptr, 12345, StackKind::guarded, false, nullptr};
+  Stack stack{nullptr, 12345, StackKind::guarded, false, true, nullptr};
   OverflowReportInfo info{"worker", "server.cpp", 7, &stack};
   EXPECT_DEATH(detail::report_stack_overflow(info),
                "^heddle: stack overflow in task \"worker\" spawned at server\\.cpp:7, stack 12345 bytes\n$");

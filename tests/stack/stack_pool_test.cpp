@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "heddle/arch/sanitizer.hpp"
@@ -174,7 +176,10 @@ TEST(StackPool, AutomaticGuardOutlastsTheMappingBudget) {
     broken_canaries += !canary_intact(stack);
   }
   EXPECT_GT(kStacks - canaries, 0u) << "no guarded stack at all";
-  if (max_map_count() < static_cast<long>(2 * kStacks)) {
+  if (detail::guard_regions_supported()) {
+    // Guard regions split no mapping: every stack keeps its guard page.
+    EXPECT_EQ(canaries, 0u);
+  } else if (max_map_count() < static_cast<long>(2 * kStacks)) {
     EXPECT_GT(canaries, 0u);
   }
   EXPECT_EQ(broken_canaries, 0u);
@@ -253,6 +258,40 @@ TEST(StackPool, DefaultPoolIsOneGuardedSixtyFourKibPool) {
   EXPECT_EQ(&pool, &StackPool::default_pool());
   EXPECT_EQ(pool.options().stack_bytes, 64u * 1024);
   EXPECT_EQ(pool.options().guard, StackPool::Guard::automatic);
+}
+
+std::size_t mappings_now() {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t lines = 0;
+  for (std::string line; std::getline(maps, line);) ++lines;
+  return lines;
+}
+
+// Where the kernel has guard regions, guarded stacks are carved from chunks
+// with a guard page each, and cost no mapping of their own.
+TEST(StackPool, GuardedStacksCostNoMappingWhereTheKernelHasGuardRegions) {
+  if (!detail::guard_regions_supported()) GTEST_SKIP() << "this kernel has no guard regions (MADV_GUARD_INSTALL)";
+  constexpr std::size_t kStacks = 2'000;
+  StackPool pool(StackPool::Options{.stack_bytes = 16 * 1024, .guard = StackPool::Guard::always});
+  const std::size_t before = mappings_now();
+  std::vector<Stack> stacks;
+  for (std::size_t i = 0; i < kStacks; ++i) stacks.push_back(pool.acquire());
+  const std::size_t after = mappings_now();
+  for (const Stack& stack : stacks) EXPECT_EQ(stack.kind, StackKind::guarded);
+  EXPECT_LT(after - before, kStacks / 10) << "guarded stacks should share chunk mappings";
+  for (const Stack& stack : stacks) pool.release(stack);
+}
+
+TEST(StackPoolDeathTest, EveryChunkCarvedStackHasItsGuardPage) {
+  if (!detail::guard_regions_supported()) GTEST_SKIP() << "this kernel has no guard regions (MADV_GUARD_INSTALL)";
+  StackPool pool(StackPool::Options{.stack_bytes = 16 * 1024});
+  std::vector<Stack> stacks;
+  for (int i = 0; i < 40; ++i) stacks.push_back(pool.acquire());  // more than one chunk
+  for (const Stack& stack : {stacks.front(), stacks[20], stacks.back()}) {
+    EXPECT_DEATH(*static_cast<volatile std::byte*>(stack.low - 1) = std::byte{1}, "");
+    EXPECT_DEATH(*static_cast<volatile std::byte*>(stack.low - 4096) = std::byte{1}, "");
+  }
+  for (const Stack& stack : stacks) pool.release(stack);
 }
 
 TEST(StackPoolDeathTest, GuardPageSitsBelowAGuardedStack) {

@@ -9,9 +9,13 @@
 // Invariants:
 //  - A Stack's usable bytes are [low, low + size). Stacks of every kind but
 //    `guarded` keep a canary zone of kCanaryBytes at `low`; code runs above it.
-//  - Overflow is never silent: a guarded stack faults on its guard page (the
+//  - Overflow is never silent: a stack with a guard page faults there (the
 //    SIGSEGV handler, on an alternate signal stack, reports and aborts); a
-//    canary stack is checked at every switch-out (core calls canary_intact).
+//    canary stack's whole zone is checked at every switch-out and at the end
+//    (core calls canary_intact), and an overflow that runs past it faults
+//    further down, where the handler finds the task by its stack pointer.
+//    src/stack/README.md says what catches which shape of overflow, and the
+//    one that can escape a stack without a guard page.
 //  - A pool stack is handed out by at most one owner at a time.
 // This layer knows nothing of tasks: core registers a provider that names the
 // running task for the overflow report.
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "heddle/arch/context.hpp"
+#include "heddle/arch/sanitizer.hpp"
 
 namespace heddle {
 
@@ -40,12 +45,18 @@ const char* to_string(StackKind kind) noexcept;
 
 class StackPool;
 
+inline constexpr std::size_t kCanaryBytes = 64;
+
 // A region a task runs on. A plain value: whoever acquired it gives it back.
 struct Stack {
-  std::byte* low = nullptr;  // lowest usable address (the guard page, if any, is below)
-  std::size_t size = 0;      // usable bytes
+  std::byte* low = nullptr;  // lowest address of the region (the guard page, if any, is below)
+  std::size_t size = 0;      // bytes from low to the top
   StackKind kind = StackKind::span;
   bool painted = false;      // filled with kPaintByte: byte-granular high-water mark
+  // A guard page lies just below `low` (a pool's guarded stacks; a
+  // StaticStack where the kernel has guard regions). Otherwise the region
+  // starts with a canary zone of kCanaryBytes.
+  bool guard_page = false;
   StackPool* pool = nullptr; // the pool to give it back to, if any
 
   std::byte* high() const noexcept { return low + size; }
@@ -54,11 +65,11 @@ struct Stack {
     const auto* byte = static_cast<const std::byte*>(address);
     return byte >= low && byte < high();
   }
-  bool has_guard_page() const noexcept { return kind == StackKind::guarded; }
+  bool has_guard_page() const noexcept { return guard_page; }
+  // The lowest address code may use: above the canary zone, if there is one.
+  std::byte* usable_low() const noexcept { return guard_page ? low : low + kCanaryBytes; }
   explicit operator bool() const noexcept { return low != nullptr; }
 };
-
-inline constexpr std::size_t kCanaryBytes = 64;
 inline constexpr std::uint64_t kCanaryWord = 0x6e61'6365'6c64'6465ULL;  // "heddlecan"
 
 // The value a stack's canary zone holds. Pool canary stacks use zero: their
@@ -86,9 +97,19 @@ inline constexpr std::size_t kSlabStackAlignment = 16;
 
 // Writes the canary zone (no-op for guarded stacks).
 void arm_canary(const Stack& stack) noexcept;
-// True when the canary zone is untouched (always true for guarded stacks).
-// Cheap: it compares the topmost canary word first, where an overflow lands.
-bool canary_intact(const Stack& stack) noexcept;
+// True when the canary zone is untouched (always true for guarded stacks):
+// every word of it, compared at once, since an overflow may write any part
+// of it (a frame stepping past the top word). Eight loads and compares.
+HEDDLE_NO_SANITIZE_ADDRESS inline bool canary_intact(const Stack& stack) noexcept {
+  if (stack.has_guard_page()) return true;
+  // Stack memory viewed as words; may_alias: the task stored bytes there.
+  using Word = std::uint64_t __attribute__((may_alias));
+  const Word* zone = reinterpret_cast<const Word*>(stack.low);
+  const std::uint64_t expected = canary_word(stack);
+  std::uint64_t differs = 0;
+  for (std::size_t i = 0; i < kCanaryBytes / sizeof(Word); ++i) differs |= zone[i] ^ expected;
+  return differs == 0;
+}
 
 // Fills [low, high - keep_top_bytes) with kPaintByte (never the canary zone)
 // and marks the stack painted. keep_top_bytes protects what is already live
@@ -107,16 +128,42 @@ StackUsage high_water(const Stack& stack) noexcept;
 // than kMinimumStackBytes, or naming the address when it is not 16-aligned.
 Stack stack_from_span(std::span<std::byte> region, StackKind kind = StackKind::span);
 
-// Storage for one stack in static or automatic memory.
+namespace detail {
+// A StaticStack of at least this many bytes gets a guard page of its own.
+inline constexpr std::size_t kGuardedStaticStackBytes = 16 * 1024;
+inline constexpr std::size_t kStaticGuardBytes = 4096;
+// The Stack of a StaticStack's storage: `guard_bytes` at its low end become
+// a guard region the first time (where the kernel has them and the storage
+// is page-aligned: `guarded` records it), else the whole storage is a
+// canary stack. remove_static_guard gives the page back to ordinary use.
+Stack static_stack(std::byte* storage, std::size_t bytes, std::size_t guard_bytes, std::atomic<bool>& guarded) noexcept;
+void remove_static_guard(std::byte* storage, std::size_t guard_bytes) noexcept;
+}  // namespace detail
+
+// Storage for one stack in static or automatic memory: Bytes of stack, and,
+// from 16 KiB up, one page more below them that becomes the stack's guard
+// page where the kernel has guard regions (Linux 6.13+: a page-table marker,
+// no mapping of its own), so that an overflow faults there as it does on a
+// pool's guarded stack. Elsewhere the stack keeps a canary zone instead.
+// stack() may be called from one thread at a time.
 template <std::size_t Bytes>
 class StaticStack {
   static_assert(Bytes >= kMinimumStackBytes, "StaticStack is smaller than the smallest stack a task can use");
+  static constexpr std::size_t kGuardBytes = Bytes >= detail::kGuardedStaticStackBytes ? detail::kStaticGuardBytes : 0;
 
  public:
-  Stack stack() noexcept { return stack_from_span(storage_, StackKind::static_storage); }
+  StaticStack() = default;
+  ~StaticStack() {
+    if (guarded_.load(std::memory_order_relaxed)) detail::remove_static_guard(storage_, kGuardBytes);
+  }
+  StaticStack(const StaticStack&) = delete;
+  StaticStack& operator=(const StaticStack&) = delete;
+
+  Stack stack() noexcept { return detail::static_stack(storage_, sizeof storage_, kGuardBytes, guarded_); }
 
  private:
-  alignas(64) std::byte storage_[Bytes];
+  alignas(kGuardBytes != 0 ? kGuardBytes : 64) std::byte storage_[kGuardBytes + Bytes];
+  std::atomic<bool> guarded_{false};
 };
 
 // mmap'd stacks recycled on a free list. Acquire from a warm pool makes no
@@ -124,7 +171,7 @@ class StaticStack {
 class StackPool {
  public:
   enum class Guard : std::uint8_t {
-    automatic,  // guard pages while the process's mapping budget lasts, then canaries
+    automatic,  // guard pages (always, where the kernel has guard regions; else while the mapping budget lasts), then canaries
     always,     // guard pages only; acquire throws std::system_error when none can be made
     never,      // canaries only (millions of stacks)
   };
@@ -182,6 +229,7 @@ class StackPool {
   bool thread_cached_ = false;
   bool sub_page_ = false;  // bounded and smaller than a page: slab stacks
   Stack make_guarded();
+  Stack make_guarded_in_chunk();
   Stack make_canary();
 
   Options options_;
@@ -189,8 +237,9 @@ class StackPool {
   std::vector<Stack> idle_;  // free list: [0, cold_) memory given back, then resident ones (taken first)
   std::size_t cold_ = 0;
   Stats stats_;
-  std::vector<std::pair<std::byte*, std::size_t>> canary_chunks_;  // unmapped at destruction
-  std::vector<Stack> canary_fresh_;                                   // carved, never used yet
+  std::vector<std::pair<std::byte*, std::size_t>> chunks_;  // canary, slab and guarded chunks: unmapped at destruction
+  std::vector<Stack> canary_fresh_;                          // carved, never used yet
+  std::vector<Stack> guarded_fresh_;                         // likewise, where guard regions carve guarded stacks
   // Released stacks past max_resident_idle wait here until a batch of them
   // is given back to the kernel at once (neighbours merged into one call).
   std::vector<Stack> to_trim_;
@@ -206,18 +255,31 @@ struct OverflowReportInfo {
   const char* file = nullptr;
   unsigned line = 0;
   const Stack* stack = nullptr;
+  // A stack of the thread where the task's code runs on its behalf without
+  // it being the task's stack (the unwind stack: throws, reports), or null.
+  // A fault with the stack pointer there is not the task's overflow.
+  const Stack* borrowed_stack = nullptr;
 };
 // Returns false when no task is running on this thread. Must be
 // async-signal-safe (it is called from the SIGSEGV handler).
 using OverflowInfoProvider = bool (*)(OverflowReportInfo* out) noexcept;
 
 // Installs the SIGSEGV/SIGBUS handler once per process (later calls only
-// replace the provider). Faults that are not a guard-page hit of the running
-// task are passed to the handler that was installed before.
+// replace the provider). A fault is the running task's overflow when it
+// hits the task's guard page (or lands just below it: a frame that stepped
+// over), or when the interrupted stack pointer is below the task's usable
+// stack with the fault near it (an overflow that ran past a canary zone, or
+// out of a nested arm's region, into whatever lies below: a neighbour's
+// guard page, a chunk's guard region, unmapped memory). Every other fault is
+// passed to the handler that was installed before.
 void install_overflow_handler(OverflowInfoProvider provider);
 // Gives the calling thread an alternate signal stack (once per thread), so
 // the handler can run when the faulting stack is exhausted.
 void ensure_alternate_signal_stack();
+// Whether the kernel has guard regions (madvise(MADV_GUARD_INSTALL), Linux
+// 6.13 and later): then every guarded pool stack's guard page is one, and
+// StackPool never runs out of guarded stacks.
+bool guard_regions_supported() noexcept;
 // Prints `heddle: stack overflow in task "<name>" spawned at <file>:<line>,
 // stack <size> bytes` to stderr with write(2) and aborts. Async-signal-safe.
 [[noreturn]] void report_stack_overflow(const OverflowReportInfo& info) noexcept;
