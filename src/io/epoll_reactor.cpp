@@ -11,6 +11,10 @@
 //
 // Regular files are always "ready" (the kernel blocks instead), so file
 // operations run their system call directly on the loop's thread.
+//
+// Closing a descriptor (in_flight.cpp) wakes its parked operations; each
+// sees `closing` before trying its system call again, leaves the wait list
+// and the epoll set, and returns -ECANCELED.
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -21,6 +25,7 @@
 
 #include "heddle/io/descriptor.hpp"
 #include "heddle/sched/time.hpp"
+#include "in_flight.hpp"
 #include "reactor.hpp"
 
 namespace heddle::io::detail {
@@ -64,8 +69,9 @@ class EpollReactor final : public Reactor {
 
   int perform(Operation& op) override {
     if (is_file_operation(op.kind)) return attempt(op);
-    op.reactor = this;
+    if (op.reactor != this) op.reactor = this;  // a listed op has it set (close() reads it)
     for (;;) {
+      if (op.listed && closing(op)) return closed(op);
       const int r = attempt(op);
       if (r != -EAGAIN) return r;
       if (op.deadline != Clock::time_point::max() && op.deadline <= Clock::now()) return -ETIMEDOUT;
@@ -78,12 +84,19 @@ class EpollReactor final : public Reactor {
       const heddle::detail::WakeReason reason = park(op.kind, [&](const Resumer& resumer) {
         op.waiter = resumer;
         link(list, op);
+        if (op.listed && !note_park(op, resumer)) resumer.wake();  // closing already: come back at once
       });
       timer.cancel();
-      if (op.linked) unlink(waiters(op), op);  // cancelled: nobody woke it
+      if (op.linked) unlink(waiters(op), op);  // cancelled or closed: nobody else woke it
       heddle::detail::finish_suspension(reason);
       if (op.timed_out) return -ETIMEDOUT;
     }
+  }
+
+  void detach_here(Operation& op) noexcept override {
+    if (op.linked) unlink(waiters(op), op);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, op.fd, nullptr);
+    op.waiter.wake();
   }
 
   void poll() override {
@@ -118,6 +131,13 @@ class EpollReactor final : public Reactor {
     self.unlink_op(op);
     op.timed_out = true;
     op.waiter.wake();
+  }
+
+  // op's descriptor is being closed: off this epoll set (its number is
+  // still ours: close(2) waits for this operation), unless close() did it.
+  int closed(Operation& op) noexcept {
+    if (!detached(op)) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, op.fd, nullptr);
+    return -ECANCELED;
   }
 
   WaitList& waiters(Operation& op) {

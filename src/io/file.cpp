@@ -24,13 +24,17 @@ using detail::Operation;
 constexpr std::size_t kMaxTransfer = std::size_t{1} << 30;
 
 [[noreturn]] void fail(int error, const char* what, const std::string& path) {
-  throw std::system_error(error, std::system_category(), std::string(what) + " " + path);
+  std::string message = std::string(what) + " " + path;
+  if (error == ECANCELED) message += " (descriptor closed while waiting)";
+  throw std::system_error(error, std::system_category(), message);
 }
 
-FileStatus status_of(int dirfd, const char* path, int flags, const std::string& name) {
+// `descriptor`: the owner of dirfd, when the status is that of an open file.
+FileStatus status_of(int dirfd, FileDescriptor* descriptor, const char* path, int flags, const std::string& name) {
   struct statx buffer {};
   Operation op;
   op.kind = OpKind::statx;
+  op.descriptor = descriptor;
   op.fd = dirfd;
   op.path = path;
   op.flags = flags;
@@ -84,6 +88,7 @@ std::size_t File::read(void* data, std::size_t size) {
 std::size_t File::read_at(void* data, std::size_t size, std::uint64_t offset) {
   Operation op;
   op.kind = OpKind::pread;
+  op.descriptor = &fd_;
   op.fd = fd_.get();
   op.buffer = data;
   op.length = std::min(size, kMaxTransfer);
@@ -114,6 +119,7 @@ void File::write_at(const void* data, std::size_t size, std::uint64_t offset) {
   while (done < size) {
     Operation op;
     op.kind = OpKind::pwrite;
+    op.descriptor = &fd_;
     op.fd = fd_.get();
     op.buffer = const_cast<std::byte*>(static_cast<const std::byte*>(data) + done);
     op.length = std::min(size - done, kMaxTransfer);
@@ -128,6 +134,7 @@ void File::write_at(const void* data, std::size_t size, std::uint64_t offset) {
 void File::sync() {
   Operation op;
   op.kind = OpKind::fsync;
+  op.descriptor = &fd_;
   op.fd = fd_.get();
   const int r = detail::perform(op);
   if (r < 0) fail(-r, "heddle::io::File::sync", path_);
@@ -136,14 +143,15 @@ void File::sync() {
 void File::sync_data() {
   Operation op;
   op.kind = OpKind::fdatasync;
+  op.descriptor = &fd_;
   op.fd = fd_.get();
   const int r = detail::perform(op);
   if (r < 0) fail(-r, "heddle::io::File::sync_data", path_);
 }
 
-FileStatus File::status() { return status_of(fd_.get(), "", AT_EMPTY_PATH, path_); }
+FileStatus File::status() { return status_of(fd_.get(), &fd_, "", AT_EMPTY_PATH, path_); }
 
-FileStatus status(const std::string& path) { return status_of(AT_FDCWD, path.c_str(), 0, path); }
+FileStatus status(const std::string& path) { return status_of(AT_FDCWD, nullptr, path.c_str(), 0, path); }
 
 // ---- SignalSet ----
 
@@ -188,7 +196,11 @@ int SignalSet::wait() {
     op.descriptor = &fd_;
     op.fd = fd_.get();
     const int r = detail::perform(op);
-    if (r < 0) throw std::system_error(-r, std::system_category(), "heddle::io::SignalSet::wait");
+    if (r < 0) {
+      throw std::system_error(-r, std::system_category(),
+                              r == -ECANCELED ? "heddle::io::SignalSet::wait (descriptor closed while waiting)"
+                                              : "heddle::io::SignalSet::wait");
+    }
   }
 }
 

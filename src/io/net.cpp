@@ -23,6 +23,7 @@ using detail::Operation;
   std::string message = what;
   if (address) message += " " + address->to_string();
   if (error == ETIMEDOUT) message += " (timed out)";
+  if (error == ECANCELED) message += " (descriptor closed while waiting)";
   throw std::system_error(error, std::system_category(), message);
 }
 

@@ -1,5 +1,5 @@
 // heddle io: performing one operation, on a Loop's reactor or on a plain
-// thread; the choice of reactor; FileDescriptor.
+// thread; the choice of reactor.
 #include "heddle/io/detail/operation.hpp"
 
 #include <fcntl.h>
@@ -20,23 +20,10 @@
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/pool.hpp"
 #include "heddle/stack/fault.hpp"
+#include "in_flight.hpp"
 #include "reactor.hpp"
 
 namespace heddle::io {
-
-int FileDescriptor::release() noexcept {
-  registered_ = nullptr;
-  return std::exchange(fd_, -1);
-}
-
-void FileDescriptor::close() noexcept {
-  if (fd_ >= 0) {
-    // Closing drops the descriptor from any epoll set (heddle never dups it).
-    ::close(fd_);
-    fd_ = -1;
-  }
-  registered_ = nullptr;
-}
 
 std::string_view to_string(Backend backend) noexcept {
   return backend == Backend::io_uring ? "io_uring" : "epoll";
@@ -109,6 +96,7 @@ void use_backend(Loop& loop, Backend backend) {
 #endif
     if (!reactor) throw std::runtime_error("heddle::io::use_backend: io_uring is unavailable here");
   }
+  reactor->bind_to(&loop);
   loop.set_driver(std::move(reactor));
 }
 
@@ -122,6 +110,7 @@ namespace detail {
 Reactor& reactor_of(Loop& loop) {
   if (auto* driver = loop.driver()) return *static_cast<Reactor*>(driver);  // only the io layer sets drivers
   auto reactor = make_chosen_reactor();
+  reactor->bind_to(&loop);
   Reactor& result = *reactor;
   loop.set_driver(std::move(reactor));
   return result;
@@ -130,6 +119,7 @@ Reactor& reactor_of(Loop& loop) {
 Reactor& reactor_of_worker() {
   if (auto* driver = Pool::driver_here()) return *static_cast<Reactor*>(driver);  // only the io layer sets drivers
   auto reactor = make_chosen_reactor();
+  reactor->bind_to(nullptr);  // this worker's thread
   Reactor& result = *reactor;
   Pool::set_driver_here(std::move(reactor));
   return result;
@@ -278,6 +268,19 @@ std::optional<int> injected_fault(Operation& op, bool& wait_first) noexcept {
   return std::nullopt;
 }
 
+// On `reactor`, listed under op's descriptor number for the whole call,
+// so that closing the descriptor ends it first (in_flight.cpp).
+int perform_listed(Reactor& reactor, Operation& op) {
+  if (!op.descriptor || op.fd < 0) return reactor.perform(op);
+  op.reactor = &reactor;
+  if (!enter(op)) return -ECANCELED;  // closed since op.fd was read
+  struct Leave {
+    Operation& op;
+    ~Leave() { leave(op); }
+  } leave_when_done{op};
+  return reactor.perform(op);
+}
+
 }  // namespace
 
 int perform(Operation& op) {
@@ -287,13 +290,14 @@ int perform(Operation& op) {
     if (wait_first) {
       Operation readiness;
       readiness.kind = waits_for_writable(op.kind) ? OpKind::poll_writable : OpKind::poll_readable;
+      readiness.descriptor = op.descriptor;
       readiness.fd = op.fd;
       readiness.deadline = op.deadline;
       if (const int ready = perform(readiness); ready < 0) return ready;
     }
   }
   if (Loop* loop = Loop::current(); loop && heddle::detail::current_task()) {
-    return reactor_of(*loop).perform(op);
+    return perform_listed(reactor_of(*loop), op);
   }
   if (Pool::worker_here()) {
     // The worker's reactor owns the operation until it completes: keep the
@@ -308,7 +312,7 @@ int perform(Operation& op) {
         if (!was_pinned) Pool::unpin();
       }
     } pin;
-    return reactor_of_worker().perform(op);
+    return perform_listed(reactor_of_worker(), op);
   }
   if (heddle::detail::TaskControl* task = heddle::detail::current_task()) {
     if (task->scheduler) {

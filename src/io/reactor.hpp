@@ -5,7 +5,9 @@
 // destroyed with the loop or pool (after its tasks). Every method runs on
 // the owning thread only; the only cross-thread entry is the scheduler's
 // own queue (a Pool task is pinned to its worker while it has an operation
-// in flight, so its wake-ups come back to the same thread).
+// in flight, so its wake-ups come back to the same thread). A close() on
+// another thread reaches a waiting operation that way too: it wakes the
+// task, which takes its operation out of the kernel on its own thread.
 #pragma once
 
 #include <memory>
@@ -13,18 +15,34 @@
 #include "heddle/io/backend.hpp"
 #include "heddle/io/detail/operation.hpp"
 #include "heddle/sched/detail/loop_driver.hpp"
-
-namespace heddle {
-class Loop;
-}
+#include "heddle/sched/loop.hpp"
 
 namespace heddle::io::detail {
 
 class Reactor : public heddle::detail::LoopDriver {
  public:
   virtual Backend backend() const noexcept = 0;
-  // Performs op for a task of this reactor's loop (see perform()).
+  // Performs op for a task of this reactor's loop (see perform()). Returns
+  // -ECANCELED, without another system call on op.fd, once op.closing is
+  // seen (in_flight.hpp): before each attempt and after each park.
   virtual int perform(Operation& op) = 0;
+  // close() of op's descriptor on this reactor's thread, outside any task
+  // (a timer callback, or the loop is not running): op's task is parked or
+  // queued and cannot run before close() returns, so close() takes op out
+  // of the kernel here (epoll: off the wait list and the epoll set;
+  // io_uring: cancelled and its completion reaped) and wakes it.
+  virtual void detach_here(Operation& op) noexcept = 0;
+
+  // Which thread drives this reactor: the loop's (which run() may move), or
+  // the Pool worker's that made it.
+  void bind_to(const Loop* loop) noexcept {
+    loop_ = loop;
+    thread_ = heddle::detail::this_thread_marker();
+  }
+  bool runs_here() const noexcept {
+    return loop_ ? loop_->on_scheduler_thread() : thread_ == heddle::detail::this_thread_marker();
+  }
+
   ReactorStats stats() const noexcept {
     ReactorStats copy = stats_;
     copy.backend = backend();
@@ -33,6 +51,10 @@ class Reactor : public heddle::detail::LoopDriver {
 
  protected:
   ReactorStats stats_;
+
+ private:
+  const Loop* loop_ = nullptr;
+  const void* thread_ = nullptr;
 };
 
 // The reactor of `loop`, created (by the process-wide choice) if it has none.

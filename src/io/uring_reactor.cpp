@@ -18,6 +18,11 @@
 // Cancelled propagate. A deadline is a loop timer whose callback submits the
 // same cancellation and marks the operation timed out.
 //
+// Closing the descriptor (in_flight.cpp) wakes the task parked in an
+// operation on it; the task cancels its entry the same way, waits for the
+// completion, and returns -ECANCELED (or the result, if the operation
+// completed first).
+//
 // user_data values: 0 = ignore (cancellation requests), kWakeTag = the
 // loop's wake eventfd became readable, anything else = an Operation*.
 #include <liburing.h>
@@ -26,10 +31,12 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <exception>
 #include <system_error>
 
 #include "heddle/sched/time.hpp"
 #include "heddle/stack/fault.hpp"
+#include "in_flight.hpp"
 #include "reactor.hpp"
 
 namespace heddle::io::detail {
@@ -81,7 +88,7 @@ class UringReactor final : public Reactor {
       if (r != -EAGAIN) return r;
     }
     for (;;) {
-      const int r = perform_once(op);
+      const int r = perform_once(op, op);
       if (r != -EAGAIN || is_file_operation(op.kind)) return r;
       // io_uring answers read/write on an O_NONBLOCK pipe or eventfd with
       // EAGAIN instead of waiting: wait for readiness, then try again.
@@ -89,28 +96,54 @@ class UringReactor final : public Reactor {
       readiness.kind = waits_for_writable(op.kind) ? OpKind::poll_writable : OpKind::poll_readable;
       readiness.fd = op.fd;
       readiness.deadline = op.deadline;
-      const int ready = perform_once(readiness);
+      const int ready = perform_once(readiness, op);
       if (ready < 0) return ready;
     }
   }
 
+  void detach_here(Operation& op) noexcept override {
+    Operation* entry = op.in_kernel;
+    if (!entry) return;
+    // Submitting may throw only if the ring is broken; close() is noexcept.
+    submit_cancel(*entry);
+    while (!entry->done) {
+      ++stats_.kernel_calls;
+      const int r = io_uring_submit_and_wait(&ring_, 1);
+      // A ring that refuses to submit cannot be waited on: the entry could
+      // still reach the kernel with a number about to be reused.
+      if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) std::terminate();
+      reap();
+    }
+  }
+
  private:
-  int perform_once(Operation& op) {
-    op.reactor = this;
+  // One entry for `op`, on behalf of `listed` (the operation perform() was
+  // given: op itself, or the one whose readiness op waits for), which close()
+  // knows: a close wakes the task, and the entry is cancelled and awaited
+  // like a cancelled task's, but the result is returned (-ECANCELED, or
+  // what the operation did if it completed first).
+  int perform_once(Operation& op, Operation& listed) {
+    if (listed.listed && closing(listed)) return -ECANCELED;
+    if (op.reactor != this) op.reactor = this;  // a listed op has it set (close() reads it)
     ++stats_.operations;
     op.done = false;
     op.timed_out = false;
     op.cancel_submitted = false;
     prepare(op);
+    listed.in_kernel = &op;
     heddle::Timer timer;
     if (op.deadline != Clock::time_point::max()) timer.arm(op.deadline, &UringReactor::expire, &op);
-    const heddle::detail::WakeReason reason = park(op.kind, [&](const Resumer& resumer) { op.waiter = resumer; });
+    const heddle::detail::WakeReason reason = park(op.kind, [&](const Resumer& resumer) {
+      op.waiter = resumer;
+      if (listed.listed && !note_park(listed, resumer)) resumer.wake();  // closing already: come back at once
+    });
     if (!op.done) {
-      // Cancelled (or woken without a completion): the kernel may still use
-      // op's buffers. Cancel it and wait for its completion before leaving.
+      // Cancelled, or woken by a close: the kernel may still use op's
+      // buffers. Cancel it and wait for its completion before leaving.
       submit_cancel(op);
       while (!op.done) park(op.kind, [&](const Resumer& resumer) { op.waiter = resumer; }, false);
     }
+    listed.in_kernel = nullptr;
     timer.cancel();
     if (reason != heddle::detail::WakeReason::resumed) {
       discard_result(op);

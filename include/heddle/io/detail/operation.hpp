@@ -3,7 +3,10 @@
 // Owns: Operation, the record of one system call a task waits for. It lives
 // on the waiting task's stack, so it stays valid exactly as long as the task
 // is parked in perform(); perform() never returns (nor unwinds) while the
-// kernel may still write into the operation or its buffers.
+// kernel may still write into the operation or its buffers. An operation on
+// a FileDescriptor is listed under its number from before its first system
+// call until perform() returns, and closing the descriptor ends it first
+// (src/io/in_flight.cpp).
 #pragma once
 
 #include <sys/socket.h>
@@ -77,9 +80,21 @@ struct Operation {
   bool timed_out = false;
   bool cancel_submitted = false;
   bool connect_started = false;
+  bool linked = false;
   Operation* prev = nullptr;  // epoll wait lists
   Operation* next = nullptr;
-  bool linked = false;
+  Operation* in_kernel = nullptr;  // io_uring: the entry the kernel holds for it (itself or its readiness wait)
+
+  // Close protocol (src/io/in_flight.cpp): the operations in flight on a
+  // descriptor number are listed, so that closing it ends them first.
+  // Guarded by that number's slot lock, except where noted.
+  Operation* in_flight_prev = nullptr;
+  Operation* in_flight_next = nullptr;
+  Resumer close_waker;    // the Resumer of its current interruptible park
+  bool listed = false;    // on the list (the waiter's own flag: set and cleared by it)
+  bool closing = false;   // set once by close(); read without the lock through atomic_ref
+  bool close_woken = false;  // close() has woken it
+  bool detached = false;  // close() ended it itself, on its reactor's thread (in_flight.cpp)
 };
 
 // Performs `op` for the caller and returns the system call's result: >= 0,
@@ -90,6 +105,8 @@ struct Operation {
 //    poll for its completion).
 // A cancellation point: if the task is cancelled while parked, the kernel
 // operation is cancelled and awaited, then heddle::Cancelled is thrown.
+// -ECANCELED: op.descriptor was closed while the operation waited (in a
+// task; a plain thread blocked in poll(2) is not woken by a close).
 int perform(Operation& op);
 
 // The non-blocking system call for `op` (what the epoll reactor and plain
@@ -98,5 +115,9 @@ int attempt(Operation& op) noexcept;
 
 // Throws std::system_error naming `what` when result < 0; returns it otherwise.
 long check(long result, const char* what);
+
+// How many operations are in flight on descriptor number `fd` (tests: wait
+// until a task has started waiting on it).
+std::size_t operations_in_flight(int fd) noexcept;
 
 }  // namespace heddle::io::detail
