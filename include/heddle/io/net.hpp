@@ -10,7 +10,9 @@
 // Errors: std::system_error with the errno and the operation named
 // ("heddle::io::TcpStream::connect 127.0.0.1:9: Connection refused"). End of
 // stream is a value: read() returns 0. Writing to a connection the peer
-// closed is an error (EPIPE), never SIGPIPE.
+// closed is an error (EPIPE), never SIGPIPE. Closing a socket while other
+// tasks wait on it ends their operations with ECANCELED ("descriptor
+// closed while waiting") before the number is released (descriptor.hpp).
 //
 // Timeouts: set_timeout(d) bounds each following operation on the socket
 // (each read, each write...) by d; one that runs out fails with
