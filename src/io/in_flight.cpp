@@ -114,10 +114,7 @@ Slot& make_slot(int fd) {
   return chunk->slots[slot_index(fd)];
 }
 
-// Takes the slot's lock and returns the list's head. Critical sections are
-// a few pointer moves (and a wake-up queued on a scheduler): spin, then
-// yield the thread (the holder may have been preempted).
-Operation* lock(Slot& slot) noexcept {
+[[gnu::noinline]] Operation* lock_slow(Slot& slot) noexcept {
   std::uintptr_t word = slot.word.load(std::memory_order_relaxed);
   for (int spins = 0;; ++spins) {
     if (!(word & kLocked) &&
@@ -133,6 +130,18 @@ Operation* lock(Slot& slot) noexcept {
       word = slot.word.load(std::memory_order_relaxed);
     }
   }
+}
+
+// Takes the slot's lock and returns the list's head. Critical sections are
+// a few pointer moves (and a wake-up queued on a scheduler): spin, then
+// yield the thread (the holder may have been preempted).
+inline Operation* lock(Slot& slot) noexcept {
+  std::uintptr_t word = slot.word.load(std::memory_order_relaxed);
+  if (!(word & kLocked) &&
+      slot.word.compare_exchange_strong(word, word | kLocked, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+    return reinterpret_cast<Operation*>(word);
+  }
+  return lock_slow(slot);
 }
 
 void unlock(Slot& slot, Operation* head) noexcept {
@@ -153,7 +162,7 @@ void set_closing(Operation& op) noexcept {
 // its indirect call could not be bounded: tools/heddle-stack/rules.json).
 [[gnu::noinline]] void detach_outside_tasks(Operation& op) noexcept { op.reactor->detach_here(op); }
 
-void end_listed(Slot& slot) noexcept {
+[[gnu::cold, gnu::noinline]] void end_listed(Slot& slot) noexcept {
   const bool in_task = heddle::detail::current_task() != nullptr;
   for (;;) {
     Operation* head = lock(slot);
@@ -205,6 +214,7 @@ void end_listed(Slot& slot) noexcept {
 
 bool enter(Operation& op) {
   Slot& slot = make_slot(op.fd);
+  op.in_flight_slot = &slot;
   Operation* head = lock(slot);
   if (op.descriptor->number_for_close_protocol() != op.fd) {  // after the lock: see the Dekker pair above
     unlock(slot, head);
@@ -223,7 +233,7 @@ bool enter(Operation& op) {
 }
 
 void leave(Operation& op) noexcept {
-  Slot& slot = *find_slot(op.fd);  // made by enter()
+  Slot& slot = *static_cast<Slot*>(op.in_flight_slot);
   Operation* head = lock(slot);
   if (!op.detached) unlink(head, op);
   op.listed = false;
@@ -235,7 +245,7 @@ void leave(Operation& op) noexcept {
 }
 
 bool note_park(Operation& op, const Resumer& resumer) noexcept {
-  Slot& slot = *find_slot(op.fd);
+  Slot& slot = *static_cast<Slot*>(op.in_flight_slot);
   Operation* head = lock(slot);
   op.close_waker = resumer;
   const bool open = !op.closing;
@@ -244,7 +254,7 @@ bool note_park(Operation& op, const Resumer& resumer) noexcept {
 }
 
 bool detached(Operation& op) noexcept {
-  Slot& slot = *find_slot(op.fd);
+  Slot& slot = *static_cast<Slot*>(op.in_flight_slot);
   Operation* head = lock(slot);
   const bool result = op.detached;
   unlock(slot, head);
@@ -278,9 +288,9 @@ int FileDescriptor::release() noexcept {
   return fd;
 }
 
-void FileDescriptor::close() noexcept {
+void FileDescriptor::close_owned() noexcept {
   const int fd = fd_.exchange(-1, std::memory_order_seq_cst);
-  if (fd < 0) return;  // never opened, or closed already (perhaps by another thread, still at work)
+  if (fd < 0) return;  // closed meanwhile by another thread (which is still at work)
   detail::end_operations_on(fd);
   // Closing drops the descriptor from any epoll set (heddle never dups it).
   ::close(fd);

@@ -88,6 +88,7 @@ struct Operation {
   // Close protocol (src/io/in_flight.cpp): the operations in flight on a
   // descriptor number are listed, so that closing it ends them first.
   // Guarded by that number's slot lock, except where noted.
+  void* in_flight_slot = nullptr;  // its number's slot, while listed
   Operation* in_flight_prev = nullptr;
   Operation* in_flight_next = nullptr;
   Resumer close_waker;    // the Resumer of its current interruptible park
