@@ -327,6 +327,29 @@ TEST_F(Close, ClosingFromAWaitersUnwindingEndsTheOtherWaitersFirst) {
   });
 }
 
+// The reader is cancelled, then its socket closed before it has run: the
+// close waits while the cancelled read is taken out of the kernel (with
+// io_uring the task waits uninterruptibly for its own cancellation), and
+// the reader ends with Cancelled, which came first.
+TEST_F(Close, ClosingWhileTheWaiterIsBeingCancelledWaitsForItAndItSeesCancelled) {
+  run_in_loop([] {
+    auto ends = UnixStream::pair();
+    auto& a = ends.first;
+    [[maybe_unused]] auto& b = ends.second;
+    const int number = a.native_handle();
+    auto reader = heddle::spawn([&] {
+      char byte;
+      a.read(&byte, 1);
+    });
+    ASSERT_FALSE(reader.finished());
+    reader.cancel();  // queued: it unwinds when this task next parks
+    a.close();        // parks here until the reader's operation is out
+    EXPECT_TRUE(reader.finished());
+    EXPECT_FALSE(is_open(number));
+    EXPECT_THROW(reader.join(), heddle::Cancelled);
+  });
+}
+
 // close() on the loop's thread outside any task (the loop is not running):
 // it cannot wait for the waiter to run, so it detaches the waiter from the
 // reactor itself, and the waiter gets ECANCELED when the loop runs it.
