@@ -82,7 +82,9 @@ TEST_F(Faults, InjectRejectsWhatNoSiteCanMeetNamingIt) {
 }
 
 TEST_F(Faults, SkipThenTimesThenSpent) {
-  heddle::StackPool pool({.guard = heddle::StackPool::Guard::always});  // one mmap per stack
+  // One mmap per stack: guarded stacks are carved from 2 MiB chunks where
+  // the kernel has guard regions, and a chunk holds one stack this big.
+  heddle::StackPool pool({.stack_bytes = 2 * 1024 * 1024, .guard = heddle::StackPool::Guard::always});
   const std::uint64_t before = heddle::fault::injected(Site::stack_map);
   heddle::fault::inject(Site::stack_map, {.error = ENOMEM, .skip = 1, .times = 2});
   std::vector<heddle::Stack> stacks;

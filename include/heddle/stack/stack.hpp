@@ -107,6 +107,7 @@ HEDDLE_NO_SANITIZE_ADDRESS inline bool canary_intact(const Stack& stack) noexcep
   const Word* zone = reinterpret_cast<const Word*>(stack.low);
   const std::uint64_t expected = canary_word(stack);
   std::uint64_t differs = 0;
+#pragma GCC unroll 8
   for (std::size_t i = 0; i < kCanaryBytes / sizeof(Word); ++i) differs |= zone[i] ^ expected;
   return differs == 0;
 }
