@@ -32,6 +32,9 @@ struct ArmStacks {
   StackPool* pool = nullptr;     // otherwise: this pool (default pool when null)
 };
 // Each arm runs on `bytes_per_arm` bytes carved from the caller's stack.
+// join/select throw std::length_error (the request exceeds the room left,
+// a size limit) when the caller's stack cannot hold every arm's bytes plus
+// a margin for its own calls; no arm has started then.
 inline ArmStacks nested(std::size_t bytes_per_arm) noexcept { return ArmStacks{bytes_per_arm, nullptr}; }
 // Each arm runs on a stack from `pool`.
 inline ArmStacks pooled(StackPool& pool) noexcept { return ArmStacks{0, &pool}; }
