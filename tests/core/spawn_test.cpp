@@ -86,6 +86,63 @@ TEST(Spawn, JoinTwiceThrowsLogicError) {
   EXPECT_THROW(task.detach(), std::logic_error);
 }
 
+// Every accessor of an empty handle is safe: the queries answer "no task"
+// (false, 0, "", an empty Stack, a zero StackUsage, null), cancel() does
+// nothing, and join() and detach(), which must act on a task, throw
+// std::logic_error.
+template <class T>
+void expect_every_accessor_safe_on_empty(heddle::Task<T>& task) {
+  EXPECT_FALSE(task.joinable());
+  EXPECT_FALSE(static_cast<bool>(task));
+  EXPECT_FALSE(task.finished());
+  EXPECT_EQ(task.id(), 0u);
+  EXPECT_STREQ(task.name(), "");
+  const heddle::Stack& stack = task.stack();
+  EXPECT_FALSE(static_cast<bool>(stack));
+  EXPECT_EQ(stack.low, nullptr);
+  EXPECT_EQ(stack.size, 0u);
+  EXPECT_EQ(stack.pool, nullptr);
+  const heddle::StackUsage use = task.stack_high_water();
+  EXPECT_EQ(use.bytes, 0u);
+  EXPECT_EQ(use.granularity, 0u);
+  EXPECT_EQ(task.control(), nullptr);
+  task.cancel();
+  EXPECT_THROW((void)task.join(), std::logic_error);
+  EXPECT_THROW(task.detach(), std::logic_error);
+  EXPECT_FALSE(task.joinable());  // still empty after every call above
+}
+
+TEST(Spawn, EveryAccessorIsSafeOnAnEmptyHandle) {
+  {
+    SCOPED_TRACE("default-constructed");
+    heddle::Task<int> task;
+    expect_every_accessor_safe_on_empty(task);
+    heddle::Task<void> void_task;
+    expect_every_accessor_safe_on_empty(void_task);
+  }
+  {
+    SCOPED_TRACE("moved from");
+    Resumer parked;
+    auto task = heddle::spawn([&] {
+      park_into(parked);
+      return 7;
+    });
+    heddle::Task<int> owner = std::move(task);
+    expect_every_accessor_safe_on_empty(task);
+    EXPECT_NE(owner.stack().size, 0u);  // the stack went with the task
+    parked.resume();
+    EXPECT_EQ(owner.join(), 7);
+    SCOPED_TRACE("joined");
+    expect_every_accessor_safe_on_empty(owner);
+  }
+  {
+    SCOPED_TRACE("detached");
+    auto task = heddle::spawn([] {});
+    task.detach();
+    expect_every_accessor_safe_on_empty(task);
+  }
+}
+
 TEST(Spawn, DestroyingAnUnjoinedParkedTaskCancelsAndJoinsIt) {
   Resumer parked;
   bool unwound = false;

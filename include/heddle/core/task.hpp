@@ -77,6 +77,9 @@ struct TaskFrame final : TaskFrameResult<T> {
   void destroy() noexcept override { this->~TaskFrame(); }
 };
 
+// What Task<T>::stack() returns for an empty handle.
+inline constexpr Stack kNoStack{};
+
 // Places the frame at the top of the task's stack; throws if it cannot fit.
 void* frame_address(TaskControl* task, std::size_t size, std::size_t align);
 [[noreturn]] void throw_logic(const char* what);
@@ -165,17 +168,22 @@ class Task {
     if (control_) detail::request_cancel(control_);
   }
 
+  // The queries below are safe on an empty handle (default-constructed,
+  // moved from, joined or detached) and then answer "no task": false, 0,
+  // "", an empty Stack, a zero StackUsage. join() and detach() must act on
+  // a task and throw std::logic_error there; cancel() does nothing.
   bool finished() const noexcept { return control_ && detail::is_finished(control_); }
   bool joinable() const noexcept { return control_ != nullptr; }
   explicit operator bool() const noexcept { return control_ != nullptr; }
 
   std::uint64_t id() const noexcept { return control_ ? control_->id : 0; }
   const char* name() const noexcept { return control_ ? control_->name : ""; }
-  const Stack& stack() const { return control_->stack; }
+  // The task's stack; a Stack with no memory (null `low`, size 0, false) on an empty handle.
+  const Stack& stack() const noexcept { return control_ ? control_->stack : detail::kNoStack; }
   // Deepest use of the task's stack so far (see heddle::high_water).
   StackUsage stack_high_water() const noexcept { return control_ ? high_water(control_->stack) : StackUsage{}; }
 
-  // Internal.
+  // Internal (null on an empty handle).
   explicit Task(detail::TaskControl* control) noexcept : control_(control) {}
   detail::TaskControl* control() const noexcept { return control_; }
 
