@@ -112,6 +112,54 @@ TEST(Resumer, TaskResumesAnotherTask) {
   b.join();
 }
 
+TEST(Resumer, EqualHandlesNameTheSameSuspensionOfTheSameTask) {
+  Resumer a_first, a_second, b_first;
+  auto a = heddle::spawn([&] {
+    heddle::suspend([&](const Resumer& r) { a_first = r; });
+    heddle::suspend([&](const Resumer& r) { a_second = r; });
+  });
+  auto b = heddle::spawn([&] { heddle::suspend([&](const Resumer& r) { b_first = r; }); });
+
+  const Resumer copy = a_first;
+  EXPECT_TRUE(copy == a_first) << "a copy names the same suspension";
+  EXPECT_FALSE(copy != a_first);
+  EXPECT_TRUE(a_first != b_first) << "different tasks";
+  EXPECT_FALSE(a_first == b_first);
+  EXPECT_TRUE(Resumer() == Resumer()) << "empty handles are equal";
+  EXPECT_FALSE(Resumer() == a_first) << "an empty handle equals no real one";
+  EXPECT_TRUE(Resumer() != b_first);
+
+  EXPECT_TRUE(a_first.resume());
+  ASSERT_TRUE(a_second);
+  EXPECT_EQ(a_second.task_id(), a_first.task_id());
+  EXPECT_TRUE(a_second != a_first) << "a later suspension of the same task";
+  EXPECT_FALSE(a_second == a_first);
+  EXPECT_TRUE(copy == a_first) << "using a handle does not change what it names";
+
+  EXPECT_TRUE(a_second.resume());
+  EXPECT_TRUE(b_first.resume());
+  a.join();
+  b.join();
+}
+
+TEST(Resumer, HandlesOfTasksThatShareARecycledControlBlockDiffer) {
+  Resumer old_handle;
+  heddle::spawn([&] { heddle::suspend([&](const Resumer& r) { old_handle = r; }); }).cancel();
+  // Finished: its block goes back to the cache, and a later spawn reuses it.
+  int reused = 0;
+  for (int i = 0; i < 100; ++i) {
+    Resumer fresh;
+    auto t = heddle::spawn([&] { heddle::suspend([&](const Resumer& r) { fresh = r; }); });
+    if (fresh.control() == old_handle.control()) {
+      ++reused;
+      EXPECT_TRUE(fresh != old_handle) << "same block, another task";
+    }
+    EXPECT_TRUE(fresh.resume());
+    t.join();
+  }
+  EXPECT_GT(reused, 0) << "no spawn reused the block: the check above never ran";
+}
+
 TEST(Resumer, IsSixteenBytes) { EXPECT_EQ(sizeof(Resumer), 16u); }
 
 }  // namespace

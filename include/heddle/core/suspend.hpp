@@ -26,10 +26,10 @@
 namespace heddle {
 
 // A one-shot handle to resume one task at one suspension point. Copyable (a
-// copy names the same suspension; only one resume can succeed), 16 bytes,
-// always safe to use: stale, duplicate or after-cancellation resumes return
-// false. Control blocks are never freed, so even a handle to a task that
-// finished long ago reads valid memory.
+// copy names the same suspension and compares equal to it; only one resume
+// can succeed), 16 bytes, always safe to use: stale, duplicate or
+// after-cancellation resumes return false. Control blocks are never freed,
+// so even a handle to a task that finished long ago reads valid memory.
 class Resumer {
  public:
   Resumer() = default;
@@ -49,6 +49,13 @@ class Resumer {
 
   explicit operator bool() const noexcept { return control_ != nullptr; }
   std::uint64_t task_id() const noexcept { return control_ ? control_->id : 0; }
+
+  // Equal when both name the same suspension of the same task: a copy
+  // equals its original (before and after either is used); the handles of
+  // two suspensions of one task differ, as do those of two tasks (even two
+  // that ran on one recycled control block: its generation only grows);
+  // empty handles equal each other and nothing else.
+  friend bool operator==(const Resumer& a, const Resumer& b) noexcept = default;
 
   // Internal: made by the core for the suspension it names.
   Resumer(detail::TaskControl* control, std::uint64_t generation) noexcept
