@@ -232,6 +232,70 @@ TEST(Select, WinnerThatThrowsIsRethrown) {
   EXPECT_THROW(task.join(), std::runtime_error);
 }
 
+// Arms are eager: one that finishes without suspending finishes during its
+// own start. From then on select has its winner, and no later arm starts.
+TEST(Select, NoArmStartsOnceAnArmFinishedWhileStarting) {
+  bool later_ran = false;
+  auto winner = heddle::select([] { return 1; }, [&] {
+    later_ran = true;
+    return 2;
+  });
+  EXPECT_FALSE(later_ran);
+  ASSERT_EQ(winner.index(), 0u);
+  EXPECT_EQ(std::get<0>(winner), 1);
+}
+
+TEST(Select, NoArmStartsOnceAnArmThrewWhileStarting) {
+  bool later_ran = false;
+  EXPECT_THROW(heddle::select([]() -> int { throw std::runtime_error("first"); }, [&] {
+    later_ran = true;
+    return 2;
+  }),
+               std::runtime_error);
+  EXPECT_FALSE(later_ran);
+}
+
+TEST(Select, NoArmStartsOnceAnEarlierArmFinishedWhileALaterOneStarted) {
+  Resumer first;
+  bool second_unwound = false, third_ran = false;
+  auto task = heddle::spawn([&] {
+    return heddle::select(
+        [&] {
+          park_into(first);
+          return 1;
+        },
+        [&] {
+          SetOnDestroy guard{second_unwound};
+          first.resume();  // the first arm finishes: it is the winner
+          heddle::suspend([](const Resumer&) {});
+          return 2;
+        },
+        [&] {
+          third_ran = true;
+          return 3;
+        });
+  });
+  EXPECT_TRUE(task.finished());
+  EXPECT_TRUE(second_unwound);
+  EXPECT_FALSE(third_ran);
+  auto winner = task.join();
+  ASSERT_EQ(winner.index(), 0u);
+  EXPECT_EQ(std::get<0>(winner), 1);
+}
+
+TEST(Select, NoNestedArmStartsOnceAnArmFinishedWhileStarting) {
+  bool later_ran = false;
+  auto task = heddle::spawn([&] {
+    return heddle::select(heddle::nested(8 * 1024), [] { return 1; }, [&] {
+      later_ran = true;
+      return 2;
+    });
+  });
+  auto winner = task.join();
+  EXPECT_FALSE(later_ran);
+  EXPECT_EQ(winner.index(), 0u);
+}
+
 TEST(Select, CancellingTheWaiterCancelsEveryArm) {
   int unwound = 0;
   auto task = heddle::spawn([&] { heddle::select(parked_forever(unwound), parked_forever(unwound)); });

@@ -82,22 +82,34 @@ inline SpawnOptions arm_options(const ArmStacks& stacks, std::byte* region, std:
   return options;
 }
 
-// Spawns every arm into `group`. If a spawn throws, the arms already running
-// are cancelled, awaited and released before the exception propagates.
+// Spawns the arms into `group`, in order, and returns how many it spawned:
+// every one for join; for select (`select_mode`), none after an arm has
+// finished (arms are eager, so one that does not suspend finishes during
+// its own spawn, or an arm may finish an earlier one): the winner exists,
+// and a later arm would run for nothing. If a spawn throws, the arms
+// already running are cancelled, awaited and released before the
+// exception propagates.
 template <class... F, std::size_t... I>
-void spawn_arms(GroupLink& group, TaskControl** arms, const ArmStacks& stacks, std::byte* region,
-                const SourceLocation& site, std::index_sequence<I...>, F&&... fs) {
+std::size_t spawn_arms(GroupLink& group, TaskControl** arms, const ArmStacks& stacks, std::byte* region,
+                       const SourceLocation& site, bool select_mode, std::index_sequence<I...>, F&&... fs) {
   std::size_t spawned = 0;
+  // A finished arm is on the group's finished list until wait_arms takes it.
+  const auto has_winner = [&] {
+    return select_mode && group.finished_head.load(std::memory_order_acquire) != nullptr;
+  };
   try {
-    ((arms[I] = spawn_control(arm_callable(std::forward<F>(fs)), arm_options(stacks, region, I), site, &group, I),
-      ++spawned),
-     ...);
+    (void)((has_winner() ||
+            (arms[I] = spawn_control(arm_callable(std::forward<F>(fs)), arm_options(stacks, region, I), site,
+                                     &group, I),
+             ++spawned, false)) ||
+           ...);
   } catch (...) {
     const GroupOutcome outcome = wait_arms(group, arms, spawned, true);
     (void)outcome;
     release_arms(arms, spawned);
     throw;
   }
+  return spawned;
 }
 
 }  // namespace detail
@@ -128,7 +140,8 @@ auto join_impl(const ArmStacks& stacks, std::byte* region, const SourceLocation&
   GroupLink group;
   group.owner = &current_parker();
   std::array<TaskControl*, N> arms{};
-  spawn_arms(group, arms.data(), stacks, region, site, std::index_sequence_for<F...>{}, std::forward<F>(fs)...);
+  spawn_arms(group, arms.data(), stacks, region, site, false, std::index_sequence_for<F...>{},
+             std::forward<F>(fs)...);
   const GroupOutcome outcome = wait_arms(group, arms.data(), N, false);
   release_arms_and_rethrow(outcome, arms.data(), N, false);
   struct ReleaseAll {
@@ -147,15 +160,17 @@ auto select_impl(const ArmStacks& stacks, std::byte* region, const SourceLocatio
   GroupLink group;
   group.owner = &current_parker();
   std::array<TaskControl*, N> arms{};
-  spawn_arms(group, arms.data(), stacks, region, site, std::index_sequence_for<F...>{}, std::forward<F>(fs)...);
-  GroupOutcome outcome = wait_arms(group, arms.data(), N, true);
+  const std::size_t spawned = spawn_arms(group, arms.data(), stacks, region, site, true,
+                                         std::index_sequence_for<F...>{}, std::forward<F>(fs)...);
+  GroupOutcome outcome = wait_arms(group, arms.data(), spawned, true);
   // The winner is the first arm to finish; if it threw, that is rethrown.
   if (outcome.first_failed != outcome.first_finished) outcome.first_failed = -1;
-  release_arms_and_rethrow(outcome, arms.data(), N, false);
-  struct ReleaseAll {
+  release_arms_and_rethrow(outcome, arms.data(), spawned, false);
+  struct ReleaseSpawned {
     TaskControl** arms;
-    ~ReleaseAll() { release_arms(arms, N); }
-  } release{arms.data()};
+    std::size_t count;
+    ~ReleaseSpawned() { release_arms(arms, count); }
+  } release{arms.data(), spawned};
   std::optional<std::variant<ArmResult<F>...>> result;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (void)((static_cast<std::size_t>(outcome.first_finished) == I
@@ -187,10 +202,12 @@ inline auto join(ArmStacks stacks, F&&... fs) -> std::tuple<ArmResult<F>...> {
   return detail::join_impl(stacks, region, SourceLocation::current(), std::forward<F>(fs)...);
 }
 
-// Runs every callable as a child task and returns the first to finish, as a
-// variant whose index is the arm's position. The other arms are cancelled
-// and awaited before select returns. If the first arm to finish threw, its
-// exception is rethrown (after the others are awaited).
+// Runs the callables as child tasks (each eager, in order) and returns the
+// first to finish, as a variant whose index is the arm's position. Once an
+// arm has finished (even during its own start, or an earlier one's), no
+// further arm starts: their callables never run. The arms that did start
+// are cancelled and awaited before select returns. If the first arm to
+// finish threw, its exception is rethrown (after the others are awaited).
 template <class... F>
   requires(sizeof...(F) > 0 && (std::is_invocable_v<std::decay_t<F>&> && ...))
 inline auto select(F&&... fs) -> std::variant<ArmResult<F>...> {
