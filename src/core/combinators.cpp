@@ -1,6 +1,8 @@
 // heddle core: the waiting side of join, select and TaskGroup.
 #include "heddle/core/combinators.hpp"
 
+#include <charconv>
+#include <cstring>
 #include <exception>
 
 namespace heddle::detail {
@@ -18,6 +20,15 @@ void cancel_arm(TaskControl* arm) noexcept {
 }
 
 }  // namespace
+
+ArmName::ArmName(bool select_mode, std::size_t index) noexcept {
+  const char* kind = select_mode ? "select arm " : "join arm ";
+  const std::size_t length = std::strlen(kind);
+  std::memcpy(text, kind, length);
+  // 20 digits at most: "select arm " and a 64-bit index fit in 31 bytes.
+  char* end = std::to_chars(text + length, text + sizeof text - 1, index).ptr;
+  *end = '\0';
+}
 
 GroupOutcome wait_arms(GroupLink& group, TaskControl* const* arms, std::size_t count, bool select_mode) {
   GroupOutcome outcome;

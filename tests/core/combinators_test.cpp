@@ -188,6 +188,17 @@ TEST(Join, NestedStacksTooBigForTheCallerAreRejected) {
   }
 }
 
+std::string own_name() { return heddle::this_task::name(); }
+
+TEST(Join, EachArmIsNamedForItsPosition) {
+  auto [a, b, c] = heddle::join(own_name, own_name, own_name);
+  EXPECT_EQ(a, "join arm 0");
+  EXPECT_EQ(b, "join arm 1");
+  EXPECT_EQ(c, "join arm 2");
+  auto task = heddle::spawn([] { return heddle::join(heddle::nested(8 * 1024), own_name, own_name); });
+  EXPECT_EQ(task.join(), std::make_tuple(std::string("join arm 0"), std::string("join arm 1")));
+}
+
 TEST(Join, FromAPlainThreadWhenArmsFinishOnTheirOwn) {
   auto [a, b] = heddle::join([] { return 1; }, [] { return 2; });
   EXPECT_EQ(a + b, 3);
@@ -294,6 +305,22 @@ TEST(Select, NoNestedArmStartsOnceAnArmFinishedWhileStarting) {
   auto winner = task.join();
   EXPECT_FALSE(later_ran);
   EXPECT_EQ(winner.index(), 0u);
+}
+
+TEST(Select, EachArmIsNamedForItsPosition) {
+  std::string first;
+  auto task = heddle::spawn([&] {
+    return heddle::select(
+        [&] {
+          first = heddle::this_task::name();
+          heddle::suspend([](const Resumer&) {});  // so that the next arm starts
+        },
+        own_name);
+  });
+  auto winner = task.join();
+  EXPECT_EQ(first, "select arm 0");
+  ASSERT_EQ(winner.index(), 1u);
+  EXPECT_EQ(std::get<1>(winner), "select arm 1");
 }
 
 TEST(Select, CancellingTheWaiterCancelsEveryArm) {

@@ -214,7 +214,7 @@ TEST(OverflowDeathTest, NestedArmCanaryHitIsReported) {
           });
         });
       },
-      "heddle: stack overflow in task \"arm\" spawned at .*, stack 16384 bytes");
+      "heddle: stack overflow in task \"join arm 0\" spawned at .*, stack 16384 bytes");
 }
 
 }  // namespace

@@ -71,9 +71,16 @@ T take_arm_result(TaskControl* arm) {
 
 inline std::size_t nested_stride(std::size_t bytes) noexcept { return (bytes + 63) & ~std::size_t{63}; }
 
-inline SpawnOptions arm_options(const ArmStacks& stacks, std::byte* region, std::size_t index) {
+// An arm's task name, "join arm 2" or "select arm 0" (its position), so
+// that dump_tasks, stack_report and overflow reports tell arms apart.
+struct ArmName {
+  char text[32];
+  ArmName(bool select_mode, std::size_t index) noexcept;
+};
+
+inline SpawnOptions arm_options(const ArmStacks& stacks, std::byte* region, std::size_t index, const char* name) {
   SpawnOptions options;
-  options.name = "arm";
+  options.name = name;  // copied by the spawn
   options.pool = stacks.pool;
   if (region) {
     const std::size_t stride = nested_stride(stacks.nested_bytes);
@@ -99,8 +106,8 @@ std::size_t spawn_arms(GroupLink& group, TaskControl** arms, const ArmStacks& st
   };
   try {
     (void)((has_winner() ||
-            (arms[I] = spawn_control(arm_callable(std::forward<F>(fs)), arm_options(stacks, region, I), site,
-                                     &group, I),
+            (arms[I] = spawn_control(arm_callable(std::forward<F>(fs)),
+                                     arm_options(stacks, region, I, ArmName(select_mode, I).text), site, &group, I),
              ++spawned, false)) ||
            ...);
   } catch (...) {
