@@ -199,6 +199,30 @@ TEST(Join, EachArmIsNamedForItsPosition) {
   EXPECT_EQ(task.join(), std::make_tuple(std::string("join arm 0"), std::string("join arm 1")));
 }
 
+// An arm's spawn site is the caller's join/select call (this file, that
+// line), not a line inside combinators.hpp.
+heddle::SourceLocation own_site() { return heddle::this_task::spawn_site(); }
+
+void expect_site(const heddle::SourceLocation& site, unsigned line) {
+  EXPECT_STREQ(site.file_name(), __FILE__);
+  EXPECT_EQ(site.line(), line);
+}
+
+TEST(Join, ArmsAreSpawnedAtTheCallersLine) {
+  auto [a, b] = heddle::join(own_site, own_site); const unsigned line = __LINE__;
+  expect_site(a, line);
+  expect_site(b, line);
+}
+
+TEST(Join, NestedArmsAreSpawnedAtTheCallersLine) {
+  auto task = heddle::spawn([] {
+    auto [a, b] = heddle::join(heddle::nested(8 * 1024), own_site, own_site); const unsigned line = __LINE__;
+    expect_site(a, line);
+    expect_site(b, line);
+  });
+  task.join();
+}
+
 TEST(Join, FromAPlainThreadWhenArmsFinishOnTheirOwn) {
   auto [a, b] = heddle::join([] { return 1; }, [] { return 2; });
   EXPECT_EQ(a + b, 3);
@@ -321,6 +345,39 @@ TEST(Select, EachArmIsNamedForItsPosition) {
   EXPECT_EQ(first, "select arm 0");
   ASSERT_EQ(winner.index(), 1u);
   EXPECT_EQ(std::get<1>(winner), "select arm 1");
+}
+
+TEST(Select, ArmsAreSpawnedAtTheCallersLine) {
+  heddle::SourceLocation first;
+  auto parks_first = [&] {
+    first = heddle::this_task::spawn_site();
+    heddle::suspend([](const Resumer&) {});  // so that the next arm starts
+    return heddle::SourceLocation{};
+  };
+  auto task = heddle::spawn([&] {
+    auto winner = heddle::select(parks_first, own_site); const unsigned line = __LINE__;
+    expect_site(first, line);
+    ASSERT_EQ(winner.index(), 1u);
+    expect_site(std::get<1>(winner), line);
+  });
+  task.join();
+}
+
+TEST(Select, NestedArmsAreSpawnedAtTheCallersLine) {
+  heddle::SourceLocation first;
+  auto parks_first = [&] {
+    first = heddle::this_task::spawn_site();
+    heddle::suspend([](const Resumer&) {});
+    return heddle::SourceLocation{};
+  };
+  auto task = heddle::spawn([&] {
+    // 16 KiB: a parked arm needs about 10 KiB in a clang ASan debug build.
+    auto winner = heddle::select(heddle::nested(16 * 1024), parks_first, own_site); const unsigned line = __LINE__;
+    expect_site(first, line);
+    ASSERT_EQ(winner.index(), 1u);
+    expect_site(std::get<1>(winner), line);
+  });
+  task.join();
 }
 
 TEST(Select, CancellingTheWaiterCancelsEveryArm) {

@@ -107,6 +107,28 @@ TEST(Dump, JoinAndTaskGroupWaitsNameTheirLeaves) {
   group_owner.join();
 }
 
+TEST(Dump, JoinArmsShowTheirNamesAndTheCallersSite) {
+  heddle::Event event;
+  unsigned join_line = 0;
+  auto owner = heddle::spawn(
+      [&] {
+        join_line = __LINE__ + 1;
+        heddle::join([&] { event.wait(); }, [&] { event.wait(); });
+      },
+      {.name = "dump-join-owner"});
+  const std::string text = dump();
+  for (const char* arm : {"join arm 0", "join arm 1"}) {
+    const std::string block = section(text, arm);
+    ASSERT_FALSE(block.empty()) << arm << " missing:\n" << text;
+    const std::size_t at = block.find("spawned at ");
+    ASSERT_NE(at, std::string::npos) << block;
+    const std::string spawned = block.substr(at, block.find('\n', at) - at);
+    EXPECT_NE(spawned.find("dump_test.cpp:" + std::to_string(join_line) + " "), std::string::npos) << spawned;
+  }
+  event.set();
+  owner.join();
+}
+
 TEST(Dump, FinishedTaskNoLongerAppears) {
   Resumer parked;
   auto task = heddle::spawn([&] { dump_test_parks_plainly(parked); }, {.name = "dump-finishes"});

@@ -13,15 +13,17 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <optional>
-#include "heddle/core/source_location.hpp"
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
+#include "heddle/core/source_location.hpp"
 #include "heddle/core/task.hpp"
 
 namespace heddle {
@@ -131,7 +133,7 @@ inline std::byte* align_arms(void* raw) noexcept {
 }  // namespace detail
 
 // Carves nested arm stacks from the frame of the function it is used in
-// (join/select below), which does not return before the arms finish.
+// (join_impl/select_impl below), which does not return before the arms finish.
 #define HEDDLE_DETAIL_CARVE_ARMS(region, stacks, count)                                       \
   if ((stacks).nested_bytes != 0) {                                                           \
     const std::size_t carve_bytes = ::heddle::detail::nested_stride((stacks).nested_bytes) * (count); \
@@ -140,10 +142,15 @@ inline std::byte* align_arms(void* raw) noexcept {
   }
 
 namespace detail {
+
 template <class... F>
-auto join_impl(const ArmStacks& stacks, std::byte* region, const SourceLocation& site, F&&... fs)
-    -> std::tuple<ArmResult<F>...> {
+concept ArmCallables = sizeof...(F) > 0 && (std::is_invocable_v<std::decay_t<F>&> && ...);
+
+template <class... F>
+auto join_impl(const ArmStacks& stacks, const SourceLocation& site, F&&... fs) -> std::tuple<ArmResult<F>...> {
   constexpr std::size_t N = sizeof...(F);
+  std::byte* region = nullptr;
+  HEDDLE_DETAIL_CARVE_ARMS(region, stacks, N)
   GroupLink group;
   group.owner = &current_parker();
   std::array<TaskControl*, N> arms{};
@@ -161,9 +168,10 @@ auto join_impl(const ArmStacks& stacks, std::byte* region, const SourceLocation&
 }
 
 template <class... F>
-auto select_impl(const ArmStacks& stacks, std::byte* region, const SourceLocation& site, F&&... fs)
-    -> std::variant<ArmResult<F>...> {
+auto select_impl(const ArmStacks& stacks, const SourceLocation& site, F&&... fs) -> std::variant<ArmResult<F>...> {
   constexpr std::size_t N = sizeof...(F);
+  std::byte* region = nullptr;
+  HEDDLE_DETAIL_CARVE_ARMS(region, stacks, N)
   GroupLink group;
   group.owner = &current_parker();
   std::array<TaskControl*, N> arms{};
@@ -190,44 +198,69 @@ auto select_impl(const ArmStacks& stacks, std::byte* region, const SourceLocatio
 
 }  // namespace detail
 
+// join and select are class templates used like functions, so that they
+// can record the caller's line as their arms' spawn site (dump_tasks,
+// stack_report, overflow reports): a function cannot default a parameter
+// after a pack of callables, but a constructor reached through a
+// deduction guide can (the guide deduces the pack, and the constructor's
+// SourceLocation::current() default then names the call). The object is
+// its result: a join<F...> is a std::tuple<ArmResult<F>...> and a
+// select<F...> a std::variant<ArmResult<F>...> (public bases, with the
+// std::tuple_size / variant_size specialisations at the end of this file),
+// so structured bindings, std::get, std::visit, index() and conversion to
+// the plain tuple or variant work as on those types.
+//
+// One difference from a function: a statement of a single named argument,
+// `heddle::join(f);`, declares a variable f (C++'s declaration rule), a
+// compile error; write `(void)heddle::join(f);` or name the result.
+
 // Runs every callable as a child task (each eager, in order) and waits for
-// all. Returns their results as a tuple (void arms give std::monostate).
-// If an arm throws, the others are cancelled and awaited and the first
-// exception is rethrown.
+// all; the result is the tuple of their values (void arms give
+// std::monostate): auto [a, b] = heddle::join(f, g). If an arm throws, the
+// others are cancelled and awaited and the first exception is rethrown.
+// Arm stacks may come first: heddle::join(heddle::nested(16 * 1024), f, g).
+// Each arm's task is named "join arm <i>" and spawned at the caller's line.
 template <class... F>
-  requires(sizeof...(F) > 0 && (std::is_invocable_v<std::decay_t<F>&> && ...))
-inline auto join(F&&... fs) -> std::tuple<ArmResult<F>...> {
-  return detail::join_impl(ArmStacks{}, nullptr, SourceLocation::current(), std::forward<F>(fs)...);
-}
-
-// join with a choice of arm stacks: heddle::join(heddle::nested(16 * 1024), f, g).
+  requires detail::ArmCallables<F...>
+class join : public std::tuple<ArmResult<F>...> {
+ public:
+  using result_type = std::tuple<ArmResult<F>...>;
+  join(F&&... fs, SourceLocation site = SourceLocation::current())
+      : result_type(detail::join_impl(ArmStacks{}, site, std::forward<F>(fs)...)) {}
+  join(ArmStacks stacks, F&&... fs, SourceLocation site = SourceLocation::current())
+      : result_type(detail::join_impl(stacks, site, std::forward<F>(fs)...)) {}
+};
 template <class... F>
-  requires(sizeof...(F) > 0 && (std::is_invocable_v<std::decay_t<F>&> && ...))
-inline auto join(ArmStacks stacks, F&&... fs) -> std::tuple<ArmResult<F>...> {
-  std::byte* region = nullptr;
-  HEDDLE_DETAIL_CARVE_ARMS(region, stacks, sizeof...(F))
-  return detail::join_impl(stacks, region, SourceLocation::current(), std::forward<F>(fs)...);
-}
+  requires detail::ArmCallables<F...>
+join(F&&...) -> join<F...>;
+template <class... F>
+  requires detail::ArmCallables<F...>
+join(ArmStacks, F&&...) -> join<F...>;
 
-// Runs the callables as child tasks (each eager, in order) and returns the
-// first to finish, as a variant whose index is the arm's position. Once an
+// Runs the callables as child tasks (each eager, in order); the result is
+// the first to finish, as a variant whose index is the arm's position. Once an
 // arm has finished (even during its own start, or an earlier one's), no
 // further arm starts: their callables never run. The arms that did start
 // are cancelled and awaited before select returns. If the first arm to
 // finish threw, its exception is rethrown (after the others are awaited).
+// Arm stacks may come first, as for join; each arm's task is named
+// "select arm <i>" and spawned at the caller's line.
 template <class... F>
-  requires(sizeof...(F) > 0 && (std::is_invocable_v<std::decay_t<F>&> && ...))
-inline auto select(F&&... fs) -> std::variant<ArmResult<F>...> {
-  return detail::select_impl(ArmStacks{}, nullptr, SourceLocation::current(), std::forward<F>(fs)...);
-}
-
+  requires detail::ArmCallables<F...>
+class select : public std::variant<ArmResult<F>...> {
+ public:
+  using result_type = std::variant<ArmResult<F>...>;
+  select(F&&... fs, SourceLocation site = SourceLocation::current())
+      : result_type(detail::select_impl(ArmStacks{}, site, std::forward<F>(fs)...)) {}
+  select(ArmStacks stacks, F&&... fs, SourceLocation site = SourceLocation::current())
+      : result_type(detail::select_impl(stacks, site, std::forward<F>(fs)...)) {}
+};
 template <class... F>
-  requires(sizeof...(F) > 0 && (std::is_invocable_v<std::decay_t<F>&> && ...))
-inline auto select(ArmStacks stacks, F&&... fs) -> std::variant<ArmResult<F>...> {
-  std::byte* region = nullptr;
-  HEDDLE_DETAIL_CARVE_ARMS(region, stacks, sizeof...(F))
-  return detail::select_impl(stacks, region, SourceLocation::current(), std::forward<F>(fs)...);
-}
+  requires detail::ArmCallables<F...>
+select(F&&...) -> select<F...>;
+template <class... F>
+  requires detail::ArmCallables<F...>
+select(ArmStacks, F&&...) -> select<F...>;
 
 // A nursery: holds any number of child tasks and waits for all of them.
 // Spawn only from the task or thread that made the group. At scope exit it
@@ -279,3 +312,15 @@ class TaskGroup {
 };
 
 }  // namespace heddle
+
+// join and select are their results: tuple-like and variant-like for the
+// standard library, as their bases are.
+template <class... F>
+struct std::tuple_size<heddle::join<F...>> : std::integral_constant<std::size_t, sizeof...(F)> {};
+template <std::size_t I, class... F>
+struct std::tuple_element<I, heddle::join<F...>> : std::tuple_element<I, typename heddle::join<F...>::result_type> {};
+template <class... F>
+struct std::variant_size<heddle::select<F...>> : std::integral_constant<std::size_t, sizeof...(F)> {};
+template <std::size_t I, class... F>
+struct std::variant_alternative<I, heddle::select<F...>>
+    : std::variant_alternative<I, typename heddle::select<F...>::result_type> {};
