@@ -37,6 +37,19 @@ class ReportLine {
     return *this;
   }
 
+  // "0x" and lowercase hex digits, no leading zeros: an address.
+  ReportLine& append_hex(std::uint64_t value) noexcept {
+    char digits[16];
+    std::size_t count = 0;
+    do {
+      digits[count++] = "0123456789abcdef"[value % 16];
+      value /= 16;
+    } while (value != 0);
+    append("0x");
+    while (count > 0 && length_ < kCapacity) text_[length_++] = digits[--count];
+    return *this;
+  }
+
   ReportLine& append_signed(std::int64_t value) noexcept {
     if (value < 0) {
       append("-");

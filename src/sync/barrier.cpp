@@ -21,7 +21,7 @@ Barrier::Barrier(std::ptrdiff_t count) : participants_(count) {
   }
 }
 
-Barrier::~Barrier() { detail::check_no_waiters("heddle::Barrier", waiters_.size()); }
+Barrier::~Barrier() { detail::check_no_waiters("heddle::Barrier", this, waiters_); }
 
 // Claims every waiter. Only if every claim wins were they all really
 // there, and the phase completes; otherwise the claimed ones are sent back

@@ -35,8 +35,6 @@
 
 namespace heddle::detail {
 
-ChannelCore::~ChannelCore() { check_no_waiters("heddle::Channel", senders.size() + receivers.size()); }
-
 WaitNode* ChannelCore::claim_next(WaitList& list, std::uintptr_t own, Wakeup& wakeup) noexcept {
   for (WaitNode* node = list.front(); node != nullptr;) {
     WaitNode* next = node->next;

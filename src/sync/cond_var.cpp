@@ -9,7 +9,11 @@
 
 namespace heddle {
 
-CondVar::~CondVar() { detail::check_no_waiters("heddle::CondVar", waiters_.size() + in_transit_); }
+CondVar::~CondVar() {
+  if (!waiters_.empty() || in_transit_ != 0) [[unlikely]] {
+    detail::report_destroyed_with_waiters("heddle::CondVar", this, waiters_.size() + in_transit_, waiters_.front());
+  }
+}
 
 bool CondVar::wait_impl(std::unique_lock<Mutex>& lock, const std::chrono::steady_clock::time_point* deadline,
                         const char* operation) {

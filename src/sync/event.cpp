@@ -7,7 +7,7 @@
 
 namespace heddle {
 
-Event::~Event() { detail::check_no_waiters("heddle::Event", waiting_.size()); }
+Event::~Event() { detail::check_no_waiters("heddle::Event", this, waiting_); }
 
 bool Event::try_consume() noexcept {
   if (reset_ == Reset::manual) return set_.load(std::memory_order_acquire);

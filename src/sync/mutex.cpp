@@ -9,7 +9,7 @@
 
 namespace heddle {
 
-Mutex::~Mutex() { detail::check_no_waiters("heddle::Mutex", waiters_.size()); }
+Mutex::~Mutex() { detail::check_no_waiters("heddle::Mutex", this, waiters_); }
 
 void Mutex::lock_uninterruptible() {
   std::uint32_t unlocked = 0;

@@ -13,7 +13,7 @@ constexpr std::uintptr_t kWasDone = 1;  // f succeeded in another caller
 constexpr std::uintptr_t kYourTurn = 2;  // f failed in another caller: run it now
 }  // namespace
 
-Once::~Once() { detail::check_no_waiters("heddle::Once", waiters_.size()); }
+Once::~Once() { detail::check_no_waiters("heddle::Once", this, waiters_); }
 
 bool Once::begin() {
   const std::uint64_t me = detail::current_waiter_identity();

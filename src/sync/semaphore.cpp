@@ -15,7 +15,7 @@ Semaphore::Semaphore(std::ptrdiff_t initial, std::ptrdiff_t max) : count_(initia
   }
 }
 
-Semaphore::~Semaphore() { detail::check_no_waiters("heddle::Semaphore", waiters_.size()); }
+Semaphore::~Semaphore() { detail::check_no_waiters("heddle::Semaphore", this, waiters_); }
 
 bool Semaphore::try_take() noexcept {
   std::ptrdiff_t count = count_.load(std::memory_order_relaxed);

@@ -9,7 +9,7 @@
 
 namespace heddle {
 
-SharedMutex::~SharedMutex() { detail::check_no_waiters("heddle::SharedMutex", waiting_writers_.size() + waiting_readers_.size()); }
+SharedMutex::~SharedMutex() { detail::check_no_waiters("heddle::SharedMutex", this, waiting_writers_, waiting_readers_); }
 
 // Every claimed reader enters: the count is raised for it before it runs.
 std::size_t SharedMutex::admit_readers(detail::WakeBatch& batch) noexcept {

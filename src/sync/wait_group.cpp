@@ -16,7 +16,7 @@ WaitGroup::WaitGroup(std::int64_t initial) : count_(initial) {
   }
 }
 
-WaitGroup::~WaitGroup() { detail::check_no_waiters("heddle::WaitGroup", waiters_.size()); }
+WaitGroup::~WaitGroup() { detail::check_no_waiters("heddle::WaitGroup", this, waiters_); }
 
 void WaitGroup::add(std::int64_t n) {
   detail::WakeBatch batch;

@@ -13,19 +13,56 @@
 
 namespace heddle::detail {
 
-void check_no_waiters([[maybe_unused]] const char* primitive, [[maybe_unused]] std::size_t waiters) noexcept {
-#ifndef NDEBUG
-  if (waiters != 0) {
-    ReportLine()
-        .append("heddle: ")
-        .append(primitive)
-        .append(" destroyed with ")
-        .append_decimal(waiters)
-        .append(" waiters still parked on it")
-        .write_line();
-    std::abort();
+namespace {
+
+struct DestroyedWithWaiters {
+  const char* primitive;
+  const void* address;
+  std::size_t waiters;
+  const WaitNode* one;
+};
+
+[[noreturn]] void write_destroyed_with_waiters(void* context) noexcept {
+  const auto* report = static_cast<const DestroyedWithWaiters*>(context);
+  ReportLine line;
+  line.append("heddle: ")
+      .append(report->primitive)
+      .append(" at ")
+      .append_hex(reinterpret_cast<std::uintptr_t>(report->address))
+      .append(" destroyed while ")
+      .append_decimal(report->waiters)
+      .append(report->waiters == 1 ? " waiter is" : " waiters are")
+      .append(" parked on it");
+  // A parked waiter's node and control block stay put while it is parked:
+  // the waiter cannot leave before the list it is on is unlocked, and the
+  // primitive's owner is destroying it, so nobody holds its lock.
+  if (const WaitNode* node = report->one; node == nullptr) {
+    line.append(" (between registering and parking)");
+  } else if (node->thread_parker != nullptr) {
+    line.append("; the first: a thread (not a task)");
+  } else if (const TaskControl* task = node->resumer.control()) {
+    line.append("; the first: task ")
+        .append_decimal(task->id)
+        .append(" \"")
+        .append(task->name[0] ? task->name : "(unnamed)")
+        .append("\" spawned at ")
+        .append(task->spawn_file ? task->spawn_file : "(unknown)")
+        .append(":")
+        .append_decimal(task->spawn_line);
   }
-#endif
+  line.write_line();
+  std::abort();
+}
+
+}  // namespace
+
+void report_destroyed_with_waiters(const char* primitive, const void* address, std::size_t waiters,
+                                   const WaitNode* one) noexcept {
+  DestroyedWithWaiters report{primitive, address, waiters, one};
+  // A primitive may be destroyed on a bounded task's stack: the report and
+  // abort() run on the unwind stack (src/core/task.cpp).
+  run_off_task_stack(&write_destroyed_with_waiters, &report);
+  __builtin_trap();  // not reached
 }
 
 std::uint64_t current_waiter_identity() noexcept {

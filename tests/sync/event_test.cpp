@@ -1,6 +1,7 @@
 // Event between tasks: manual and automatic reset, cancellation, scale.
 #include <gtest/gtest.h>
 
+#include <thread>
 #include <vector>
 
 #include "heddle/heddle.hpp"
@@ -78,6 +79,31 @@ TEST(Event, MillionTasksParkedOnOneEventAllWake) {
   event.set();
   EXPECT_EQ(woken, kTasks);
   group.wait();
+}
+
+// In every build (the check preset defines NDEBUG): the waiters would
+// otherwise be left parked on freed memory.
+TEST(EventDeathTest, DestroyingAnEventWithWaitersAbortsNamingTheFirst) {
+  EXPECT_DEATH(
+      {
+        auto* event = new heddle::Event;
+        heddle::spawn([event] { event->wait(); }, {.name = "first waiter"}).detach();
+        heddle::spawn([event] { event->wait(); }, {.name = "second waiter"}).detach();
+        delete event;
+      },
+      "heddle::Event at 0x[0-9a-f]+ destroyed while 2 waiters are parked on it; the first: task [0-9]+ "
+      "\"first waiter\" spawned at .*event_test.cpp:[0-9]+");
+}
+
+TEST(EventDeathTest, DestroyingAnEventAThreadWaitsOnAborts) {
+  EXPECT_DEATH(
+      {
+        auto* event = new heddle::Event;
+        std::thread([event] { event->wait(); }).detach();
+        while (event->waiters() == 0) std::this_thread::yield();
+        delete event;
+      },
+      "heddle::Event at 0x[0-9a-f]+ destroyed while 1 waiter is parked on it; the first: a thread");
 }
 
 }  // namespace

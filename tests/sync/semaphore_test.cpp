@@ -121,16 +121,14 @@ TEST(Semaphore, BadInputThrows) {
   EXPECT_THROW(semaphore.release(), std::logic_error);
 }
 
-#ifndef NDEBUG
 TEST(SemaphoreDeathTest, DestroyingASemaphoreWithWaitersAborts) {
   EXPECT_DEATH(
       {
         auto* semaphore = new heddle::Semaphore(0);
-        heddle::spawn([semaphore] { semaphore->acquire(); }).detach();
+        heddle::spawn([semaphore] { semaphore->acquire(); }, {.name = "acquirer"}).detach();
         delete semaphore;
       },
-      "Semaphore destroyed with 1 waiters");
+      "heddle::Semaphore at 0x[0-9a-f]+ destroyed while 1 waiter is parked on it; the first: task [0-9]+ \"acquirer\" spawned at .*semaphore_test.cpp:[0-9]+");
 }
-#endif
 
 }  // namespace

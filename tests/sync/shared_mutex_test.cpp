@@ -171,17 +171,15 @@ TEST(SharedMutex, MisuseThrowsLogicError) {
   mutex.unlock_shared();
 }
 
-#ifndef NDEBUG
 TEST(SharedMutexDeathTest, DestroyingASharedMutexWithWaitersAborts) {
   EXPECT_DEATH(
       {
         auto* mutex = new heddle::SharedMutex;
         mutex->lock();
-        heddle::spawn([mutex] { mutex->lock_shared(); }).detach();
+        heddle::spawn([mutex] { mutex->lock_shared(); }, {.name = "reader"}).detach();
         delete mutex;
       },
-      "SharedMutex destroyed with 1 waiters");
+      "heddle::SharedMutex at 0x[0-9a-f]+ destroyed while 1 waiter is parked on it; the first: task [0-9]+ \"reader\" spawned at .*shared_mutex_test.cpp:[0-9]+");
 }
-#endif
 
 }  // namespace

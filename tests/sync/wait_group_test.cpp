@@ -111,16 +111,14 @@ TEST(WaitGroup, BadInputThrowsAndChangesNothing) {
   EXPECT_THROW(heddle::WaitGroup(-1), std::invalid_argument);
 }
 
-#ifndef NDEBUG
 TEST(WaitGroupDeathTest, DestroyingAWaitGroupWithWaitersAborts) {
   EXPECT_DEATH(
       {
         auto* group = new heddle::WaitGroup(1);
-        heddle::spawn([group] { group->wait(); }).detach();
+        heddle::spawn([group] { group->wait(); }, {.name = "waiter"}).detach();
         delete group;
       },
-      "WaitGroup destroyed with 1 waiters");
+      "heddle::WaitGroup at 0x[0-9a-f]+ destroyed while 1 waiter is parked on it; the first: task [0-9]+ \"waiter\" spawned at .*wait_group_test.cpp:[0-9]+");
 }
-#endif
 
 }  // namespace

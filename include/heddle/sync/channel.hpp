@@ -77,8 +77,7 @@ struct ChannelCore {
   bool closed = false;
 
   ChannelCore() = default;
-  // Destroying a channel that still has waiters is a bug: debug builds abort.
-  ~ChannelCore();
+  ~ChannelCore() = default;  // Channel<T>'s destructor checks for waiters, naming the channel
   ChannelCore(const ChannelCore&) = delete;
   ChannelCore& operator=(const ChannelCore&) = delete;
 
@@ -184,9 +183,9 @@ class Channel {
   // lock; std::bad_alloc leaves the value with the sender): send never waits.
   static Channel unbounded() { return Channel(UnboundedTag{}); }
 
-  // Destroying a channel with parked senders or receivers is a bug: debug
-  // builds abort naming it. Buffered values are destroyed.
-  ~Channel() = default;
+  // Destroying a channel with parked senders or receivers aborts (every
+  // build), naming it and one waiter. Buffered values are destroyed.
+  ~Channel() { detail::check_no_waiters("heddle::Channel", this, core_.receivers, core_.senders); }
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 

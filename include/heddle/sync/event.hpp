@@ -20,8 +20,8 @@ class Event {
 
   explicit Event(Reset reset = Reset::manual, bool initially_set = false) noexcept
       : reset_(reset), set_(initially_set) {}
-  // Destroying an Event that still has waiters is a bug: debug builds abort
-  // naming it.
+  // Destroying an Event that still has waiters aborts (every build), naming
+  // it and one waiter.
   ~Event();
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;

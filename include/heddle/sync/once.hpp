@@ -27,7 +27,7 @@ namespace heddle {
 class Once {
  public:
   Once() noexcept = default;
-  // Destroying a Once that still has waiters is a bug: debug builds abort.
+  // Destroying a Once that still has waiters aborts (every build), naming it and one waiter.
   ~Once();
   Once(const Once&) = delete;
   Once& operator=(const Once&) = delete;

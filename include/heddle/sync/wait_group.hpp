@@ -23,7 +23,7 @@ namespace heddle {
 class WaitGroup {
  public:
   explicit WaitGroup(std::int64_t initial = 0);
-  // Destroying a WaitGroup that still has waiters is a bug: debug builds abort.
+  // Destroying a WaitGroup that still has waiters aborts (every build), naming it and one waiter.
   ~WaitGroup();
   WaitGroup(const WaitGroup&) = delete;
   WaitGroup& operator=(const WaitGroup&) = delete;

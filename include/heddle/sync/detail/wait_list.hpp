@@ -135,9 +135,29 @@ enum class WaitStatus : std::uint8_t { woken, timed_out };
 // the waker no longer touches the node. Call only for a node a waker claimed.
 void wait_for_hand_over(const WaitNode& node) noexcept;
 
-// For primitives' destructors: destroying a primitive that still has parked
-// waiters is a bug; debug builds abort naming the primitive and the count.
-void check_no_waiters(const char* primitive, std::size_t waiters) noexcept;
+// For primitives' destructors. Destroying a primitive that still has parked
+// waiters is a bug that nothing can repair (they would wake, or be
+// cancelled, on freed memory), so every build aborts, with one line naming
+// the primitive, its address, the number of waiters and one of them (a
+// task's id, name and spawn site, or "a thread"). `one` may be null (a
+// CondVar's waiters between registering and parking are on no list). The
+// checks are one load per list; the report is out of line and cold.
+[[noreturn]] void report_destroyed_with_waiters(const char* primitive, const void* address, std::size_t waiters,
+                                               const WaitNode* one) noexcept;
+
+inline void check_no_waiters(const char* primitive, const void* address, const WaitList& waiters) noexcept {
+  if (!waiters.empty()) [[unlikely]] {
+    report_destroyed_with_waiters(primitive, address, waiters.size(), waiters.front());
+  }
+}
+
+inline void check_no_waiters(const char* primitive, const void* address, const WaitList& first,
+                             const WaitList& second) noexcept {
+  if (!first.empty() || !second.empty()) [[unlikely]] {
+    report_destroyed_with_waiters(primitive, address, first.size() + second.size(),
+                                  first.empty() ? second.front() : first.front());
+  }
+}
 
 // Enqueues the caller (task or thread) as `node` at the back of `list` and
 // parks it until a waker claims it. `lock` must be held; it is released by
