@@ -10,6 +10,7 @@
 #include "heddle/core/suspend.hpp"
 #include "heddle/core/task.hpp"
 #include "heddle/core/task_local.hpp"
+#include "heddle/core/unhandled_exception.hpp"
 #include "heddle/core/with_stack.hpp"
 #include "heddle/io/address.hpp"
 #include "heddle/io/backend.hpp"

@@ -640,6 +640,14 @@ void complete_park(TaskControl* t) {
   }
 }
 
+// A detached task that ended with an exception other than Cancelled has
+// nobody to give it to: it goes to the unhandled-exception handler
+// (core/unhandled_exception.hpp) before the storage is released. Two loads
+// on the release of a detached task; the report is out of line.
+inline void report_if_unhandled(TaskControl* t) noexcept {
+  if (t->frame && t->frame->error && !t->ended_by_cancel) [[unlikely]] report_unhandled_exception(t);
+}
+
 void push_finished_to_group(TaskControl* t) noexcept {
   GroupLink* group = t->group;
   Parker* owner = group->owner;  // read first: after the push `group` may be gone
@@ -664,6 +672,7 @@ void finalize(TaskControl* t) {
   if (in_group) {
     push_finished_to_group(t);  // the group owner releases it
   } else if (before & kDetached) {
+    report_if_unhandled(t);
     release_task(t);  // nobody else will
   } else if (before & kJoinerWaiting) {
     // The joiner registered its parker before setting the bit. If it has
@@ -1131,7 +1140,10 @@ void wait_finished(TaskControl* t, bool interruptible) {
 }
 
 void detach_task(TaskControl* t) noexcept {
-  if (phase_of(t->state.fetch_or(kDetached, acq_rel)) == Phase::finished) release_task(t);
+  if (phase_of(t->state.fetch_or(kDetached, acq_rel)) == Phase::finished) {
+    report_if_unhandled(t);
+    release_task(t);
+  }
 }
 
 // Both throw from the unwind stack (throw_off_task_stack): the exception's

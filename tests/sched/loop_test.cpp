@@ -164,4 +164,68 @@ TEST(Loop, RunTwiceAtOnceIsRejected) {
   task.join();
 }
 
+// The exception that ends a detached Loop task goes to the handler
+// (core/unhandled_exception.hpp), on the loop's thread; the Cancelled that
+// ends one at the loop's destruction does not.
+std::vector<std::string>& unhandled_seen() {
+  static std::vector<std::string> seen;
+  return seen;
+}
+
+void record_unhandled(const heddle::UnhandledException& unhandled) {
+  std::string what = "?";
+  try {
+    std::rethrow_exception(unhandled.exception);
+  } catch (const std::exception& error) {
+    what = error.what();
+  } catch (...) {
+  }
+  unhandled_seen().push_back(std::string(unhandled.task_name) + ": " + what);
+}
+
+TEST(LoopUnhandledException, ADetachedTaskThatThrowsIsReportedAndCancelledOnesAreNot) {
+  unhandled_seen().clear();
+  const heddle::UnhandledExceptionHandler previous = heddle::set_unhandled_exception_handler(&record_unhandled);
+  heddle::Event never;
+  {
+    heddle::Loop loop;
+    loop.spawn(
+            [] {
+              heddle::this_task::yield();  // ends on the loop's dispatcher, not in spawn
+              throw std::runtime_error("failed on the loop");
+            },
+            {.name = "loop thrower"})
+        .detach();
+    loop.spawn([&] { never.wait(); }, {.name = "waits forever"}).detach();
+    EXPECT_TRUE(unhandled_seen().empty());
+    auto stopper = loop.spawn([&] {
+      heddle::this_task::yield();
+      heddle::this_task::yield();
+      loop.stop();
+    });
+    loop.run();
+    stopper.join();
+    EXPECT_EQ(unhandled_seen(), std::vector<std::string>{"loop thrower: failed on the loop"});
+  }  // ~Loop cancels "waits forever": not reported
+  heddle::set_unhandled_exception_handler(previous);
+  EXPECT_EQ(unhandled_seen(), std::vector<std::string>{"loop thrower: failed on the loop"});
+}
+
+TEST(LoopUnhandledException, TheDefaultHandlerWritesALineOnStderr) {
+  heddle::Loop loop;
+  testing::internal::CaptureStderr();
+  loop.spawn(
+          [] {
+            heddle::this_task::yield();
+            throw std::runtime_error("boom on a loop");
+          },
+          {.name = "loop task"})
+      .detach();
+  loop.run();
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("\"loop task\" spawned at "), std::string::npos) << err;
+  EXPECT_NE(err.find("loop_test.cpp:"), std::string::npos) << err;
+  EXPECT_NE(err.find(" ended with an exception: boom on a loop\n"), std::string::npos) << err;
+}
+
 }  // namespace

@@ -24,6 +24,7 @@
 #include "heddle/core/source_location.hpp"
 #include "heddle/core/stack_sizing.hpp"
 #include "heddle/core/suspend.hpp"
+#include "heddle/core/unhandled_exception.hpp"
 #include "heddle/stack/stack.hpp"
 
 namespace heddle {
@@ -157,6 +158,9 @@ class Task {
 
   // Lets the task run on; its storage is released when it finishes. A
   // detached task on a caller-provided stack must not outlive that stack.
+  // An exception (other than Cancelled) that ends a detached task goes to
+  // the unhandled-exception handler (core/unhandled_exception.hpp): by
+  // default one line on stderr naming the task.
   void detach() {
     if (!control_) detail::throw_logic("heddle::Task::detach: the task was already joined, detached or moved from");
     detail::detach_task(std::exchange(control_, nullptr));

@@ -297,6 +297,9 @@ void leave_running_task(TaskControl* task);
 // Waiting for a task to finish (from a task or a thread).
 void wait_finished(TaskControl* task, bool interruptible);
 void detach_task(TaskControl* task) noexcept;
+// A detached task ended with an exception (not Cancelled): hands it to the
+// unhandled-exception handler (core/unhandled_exception.hpp).
+void report_unhandled_exception(TaskControl* task) noexcept;
 
 // Groups (join/select/TaskGroup arms).
 struct GroupOutcome {
