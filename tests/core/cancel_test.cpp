@@ -2,7 +2,9 @@
 // cancellation), during join and select, withdrawal hooks, swallowing.
 #include <gtest/gtest.h>
 
+#include <exception>
 #include <list>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -202,6 +204,35 @@ TEST(Cancel, CancelledIsNotAStdException) {
   });
   task.cancel();
   EXPECT_THROW(task.join(), heddle::Cancelled);
+}
+
+// std::terminate in a task names the task, in every build: a destructor that
+// throws while its task unwinds from Cancelled, and a plain
+// std::terminate() with no exception.
+struct ThrowsWhenDestroyed {
+  ~ThrowsWhenDestroyed() noexcept(false) { throw std::runtime_error("the destructor failed"); }
+};
+
+TEST(CancelDeathTest, ADestructorThatThrowsWhileUnwindingNamesTheTask) {
+  EXPECT_DEATH(
+      {
+        WaitList list;
+        auto task = heddle::spawn(
+            [&] {
+              ThrowsWhenDestroyed guard;
+              list.wait();
+            },
+            {.name = "unwinder"});
+        task.cancel();
+      },
+      "heddle: task [0-9]+ \"unwinder\" spawned at .*cancel_test.cpp:[0-9]+: terminate called after throwing an "
+      "exception: the destructor failed");
+}
+
+TEST(CancelDeathTest, TerminateWithoutAnExceptionInATaskNamesTheTask) {
+  EXPECT_DEATH(heddle::spawn([] { std::terminate(); }, {.name = "terminator"}).join(),
+               "heddle: task [0-9]+ \"terminator\" spawned at .*cancel_test.cpp:[0-9]+: terminate called "
+               "without an active exception");
 }
 
 }  // namespace
