@@ -1194,6 +1194,17 @@ void wait_finished(TaskControl* t, bool interruptible) {
   while (!is_finished(t)) me.park(interruptible && me.task != nullptr, "heddle::Task::join");
 }
 
+void cancel_and_wait(TaskControl* t) {
+  request_cancel(t);
+  if (is_finished(t)) return;
+  // Still ours (not finished, and the handle that owns it is being
+  // destroyed), so its scheduler field is stable.
+  if (t_current == nullptr) {
+    if (Scheduler* scheduler = t->scheduler; scheduler && scheduler->finish_cancelled_here(t)) return;
+  }
+  wait_finished(t, false);
+}
+
 void detach_task(TaskControl* t) noexcept {
   if (phase_of(t->state.fetch_or(kDetached, acq_rel)) == Phase::finished) {
     report_if_unhandled(t);

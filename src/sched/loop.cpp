@@ -11,6 +11,7 @@
 #include <system_error>
 #include <typeinfo>
 
+#include "stack/report_line.hpp"
 #include "wake_fd.hpp"
 
 namespace heddle {
@@ -171,37 +172,52 @@ void Loop::sleep_until_work(Clock::time_point deadline) {
   sleeping_.store(false, std::memory_order_relaxed);
 }
 
-void Loop::run() {
-  if (running_.exchange(true, std::memory_order_acq_rel)) {
-    throw std::logic_error("heddle::Loop::run: the loop is already running");
+// What run() and run_until_finished() set up and put back: the loop is
+// running, on this thread, which it now belongs to.
+class Loop::RunScope {
+ public:
+  explicit RunScope(Loop& loop) : loop_(loop) {
+    if (loop.running_.exchange(true, std::memory_order_acq_rel)) {
+      throw std::logic_error("heddle::Loop::run: the loop is already running");
+    }
+    loop.owner_.store(detail::this_thread_marker(), std::memory_order_relaxed);
+    previous_loop_ = std::exchange(t_running_loop, &loop);
+    previous_scheduler_ = detail::thread_scheduler();
+    detail::set_thread_scheduler(&loop);
   }
-  owner_.store(detail::this_thread_marker(), std::memory_order_relaxed);
-  Loop* previous_loop = std::exchange(t_running_loop, this);
-  Scheduler* previous_scheduler = detail::thread_scheduler();
-  detail::set_thread_scheduler(this);
-  struct Restore {
-    Loop* loop;
-    Loop* previous_loop;
-    Scheduler* previous_scheduler;
-    ~Restore() {
-      detail::set_thread_scheduler(previous_scheduler);
-      t_running_loop = previous_loop;
-      loop->running_.store(false, std::memory_order_release);
-    }
-  } restore{this, previous_loop, previous_scheduler};
+  ~RunScope() {
+    detail::set_thread_scheduler(previous_scheduler_);
+    t_running_loop = previous_loop_;
+    loop_.running_.store(false, std::memory_order_release);
+  }
+  RunScope(const RunScope&) = delete;
+  RunScope& operator=(const RunScope&) = delete;
 
-  for (;;) {
-    if (remote_.load(std::memory_order_relaxed)) take_remote();
-    if (!timers_.maybe_empty()) {
-      const detail::FiredTimers fired = timers_.fire_expired(Clock::now());
-      for (detail::TaskControl* task = fired.tasks; task;) {
-        detail::TaskControl* next = task->next_runnable;
-        push_local(task);
-        task = next;
-      }
-      detail::run_timer_callbacks(fired.callbacks);
+ private:
+  Loop& loop_;
+  Loop* previous_loop_ = nullptr;
+  Scheduler* previous_scheduler_ = nullptr;
+};
+
+// The start of every turn: remote wake-ups, expired timers, the driver.
+void Loop::gather_work() {
+  if (remote_.load(std::memory_order_relaxed)) take_remote();
+  if (!timers_.maybe_empty()) {
+    const detail::FiredTimers fired = timers_.fire_expired(Clock::now());
+    for (detail::TaskControl* task = fired.tasks; task;) {
+      detail::TaskControl* next = task->next_runnable;
+      push_local(task);
+      task = next;
     }
-    if (driver_) driver_->poll();
+    detail::run_timer_callbacks(fired.callbacks);
+  }
+  if (driver_) driver_->poll();
+}
+
+void Loop::run() {
+  RunScope scope(*this);
+  for (;;) {
+    gather_work();
     // Run a batch of queued tasks, those woken meanwhile included; then
     // look at timers and remote work again, so neither is starved.
     direct_budget_ = kBatch;
@@ -219,6 +235,61 @@ void Loop::run() {
     }
     sleep_until_work(timers_.next_deadline());
   }
+}
+
+namespace {
+
+[[noreturn]] void report_handle_dropped_inside_run(void* task) noexcept {
+  const auto* t = static_cast<const detail::TaskControl*>(task);
+  detail::ReportLine()
+      .append("heddle: the handle of task ")
+      .append_decimal(t->id)
+      .append(" \"")
+      .append(t->name[0] ? t->name : "(unnamed)")
+      .append("\" spawned at ")
+      .append(t->spawn_file ? t->spawn_file : "(unknown)")
+      .append(":")
+      .append_decimal(t->spawn_line)
+      .append(" was destroyed unjoined outside any task on the thread of the running heddle::Loop that runs "
+              "the task (in a Timer callback?): waiting there for the task to unwind would block the loop "
+              "forever; join or detach it, or drop it in a task")
+      .write_line();
+  std::abort();
+}
+
+}  // namespace
+
+bool Loop::finish_cancelled_here(detail::TaskControl* task) {
+  if (!on_scheduler_thread()) return false;  // the loop runs, or will run, on another thread
+  if (running_.load(std::memory_order_acquire)) {
+    // On the loop's thread, inside its run() but in no task: waiting would
+    // stop the only thread that can finish the task.
+    detail::run_off_task_stack(&report_handle_dropped_inside_run, task);
+    __builtin_trap();  // not reached
+  }
+  run_until_finished(task);
+  return true;
+}
+
+// run(), until `task` has finished rather than until no task is left: the
+// other tasks, timers and I/O of the loop run meanwhile (its unwinding may
+// wait for them). A stop() is kept for the next run().
+void Loop::run_until_finished(const detail::TaskControl* task) {
+  RunScope scope(*this);
+  bool stop_for_next_run = false;
+  while (!detail::is_finished(task)) {
+    gather_work();
+    direct_budget_ = kBatch;
+    for (int ran = 0; ran < kBatch && !detail::is_finished(task); ++ran) {
+      detail::TaskControl* next = pop_local();
+      if (!next) break;
+      detail::run_claimed_here(next);
+    }
+    if (stop_requested_.exchange(false, std::memory_order_acq_rel)) stop_for_next_run = true;
+    if (local_head_ || detail::is_finished(task)) continue;
+    sleep_until_work(timers_.next_deadline());
+  }
+  if (stop_for_next_run) stop_requested_.store(true, std::memory_order_release);
 }
 
 void Loop::cancel_all_and_drain() {

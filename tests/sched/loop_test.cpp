@@ -228,4 +228,98 @@ TEST(LoopUnhandledException, TheDefaultHandlerWritesALineOnStderr) {
   EXPECT_NE(err.find(" ended with an exception: boom on a loop\n"), std::string::npos) << err;
 }
 
+// A Loop task's handle dropped on the loop's thread before run() (or
+// between runs) runs the loop until the task has unwound: it never hangs.
+struct SetOnUnwind {
+  bool& flag;
+  ~SetOnUnwind() { flag = true; }
+};
+
+TEST(Loop, DroppingAParkedTasksHandleBeforeRunUnwindsIt) {
+  heddle::Loop loop;
+  heddle::Event never;
+  bool unwound = false;
+  {
+    auto task = loop.spawn([&] {
+      SetOnUnwind guard{unwound};
+      never.wait();
+    });
+    EXPECT_EQ(loop.live_tasks(), 1u);
+  }  // hung before: the cancelled task was queued on a loop nobody ran
+  EXPECT_TRUE(unwound);
+  EXPECT_EQ(loop.live_tasks(), 0u);
+  loop.run();  // nothing left
+}
+
+TEST(Loop, DroppingAQueuedTasksHandleBeforeRunUnwindsIt) {
+  heddle::Loop loop;
+  bool resumed = false;
+  bool unwound = false;
+  {
+    auto task = loop.spawn([&] {
+      SetOnUnwind guard{unwound};
+      heddle::this_task::yield();  // queued on the loop: cancelled there
+      resumed = true;
+    });
+  }
+  EXPECT_TRUE(unwound);
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(loop.live_tasks(), 0u);
+}
+
+TEST(Loop, DroppingAHandleRunsWhatTheTasksUnwindingWaitsFor) {
+  heddle::Loop loop;
+  heddle::Event never;
+  bool child_unwound = false;
+  bool other_ran = false;
+  auto other = loop.spawn([&] {
+    heddle::this_task::yield();
+    other_ran = true;
+  });
+  {
+    auto parent = loop.spawn([&] {
+      // Its unwinding destroys the child's handle, which cancels the child
+      // and waits for it: the loop must run the child meanwhile.
+      auto child = heddle::spawn([&] {
+        SetOnUnwind guard{child_unwound};
+        never.wait();
+      });
+      never.wait();
+    });
+  }
+  EXPECT_TRUE(child_unwound);
+  EXPECT_TRUE(other_ran);  // the loop's other work ran too
+  other.join();
+  EXPECT_EQ(loop.live_tasks(), 0u);
+}
+
+TEST(Loop, DroppingAHandleKeepsAStopForTheNextRun) {
+  heddle::Loop loop;
+  heddle::Event never;
+  auto blocked = loop.spawn([&] { never.wait(); });
+  loop.stop();
+  { auto dropped = loop.spawn([&] { never.wait(); }); }
+  EXPECT_EQ(loop.live_tasks(), 1u);
+  loop.run();  // returns at once: the stop was kept
+  EXPECT_EQ(loop.live_tasks(), 1u);
+  blocked.cancel();
+  loop.run();
+  EXPECT_THROW(blocked.join(), heddle::Cancelled);
+}
+
+TEST(LoopDeathTest, DroppingAHandleInATimerCallbackOfTheRunningLoopAborts) {
+  EXPECT_DEATH(
+      {
+        heddle::Loop loop;
+        heddle::Event never;
+        heddle::Task<void> parked = loop.spawn([&] { never.wait(); }, {.name = "parked"});
+        heddle::Timer timer;
+        auto drop = [&] { parked = heddle::Task<void>(); };
+        auto arm = loop.spawn([&] { timer.arm(heddle::now(), drop); });
+        loop.run();
+      },
+      "heddle: the handle of task [0-9]+ \"parked\" spawned at .*loop_test.cpp:[0-9]+ was destroyed unjoined "
+      "outside any task on the thread of the running heddle::Loop");
+}
+
 }  // namespace

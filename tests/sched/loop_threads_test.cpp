@@ -91,4 +91,29 @@ TEST(LoopThreads, RunOnAnotherThreadAndStopFromOutside) {
   EXPECT_THROW(task.join(), heddle::Cancelled);
 }
 
+// A task spawned on the loop from another thread before run() has never
+// run: dropping its handle on the loop's thread runs the loop until it has
+// started and unwound (it hung before: nobody ran the loop).
+TEST(LoopThreads, DroppingTheHandleOfATaskThatNeverRanBeforeRunUnwindsIt) {
+  heddle::Loop loop;
+  heddle::Event never;
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished_normally{false};
+  heddle::Task<void> task;
+  std::thread spawner([&] {
+    task = loop.spawn([&] {
+      started = true;
+      never.wait();
+      finished_normally = true;
+    });
+  });
+  spawner.join();
+  EXPECT_FALSE(started);
+  EXPECT_EQ(loop.live_tasks(), 1u);
+  task = heddle::Task<void>();
+  EXPECT_TRUE(started);
+  EXPECT_FALSE(finished_normally);
+  EXPECT_EQ(loop.live_tasks(), 0u);
+}
+
 }  // namespace

@@ -54,6 +54,19 @@ class Scheduler {
   // steal the continuation. False: the child runs nested on the spawner.
   virtual bool spawns_work_first() const noexcept { return false; }
 
+  // For a Task handle destroyed on a thread's own stack (no task running
+  // there) while its task, one of this scheduler's, is cancelled but not
+  // finished: a handle's destructor waits for its task, and must never wait
+  // for work only this thread could do. Returns true once `task` has
+  // finished, when this thread ran the scheduler's work to finish it (a
+  // Loop of this thread that is not running); false when the scheduler's
+  // own threads will, and the caller waits. A scheduler that can neither
+  // run its work here nor have it run elsewhere aborts, naming the task.
+  virtual bool finish_cancelled_here(detail::TaskControl* task) {
+    (void)task;
+    return false;
+  }
+
  protected:
   ~Scheduler() = default;
 };

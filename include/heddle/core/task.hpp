@@ -8,7 +8,10 @@
 //
 // Invariants: a Task<T> owns its task until join() or detach(); destroying
 // an unjoined Task cancels and joins it (like std::jthread), so no task
-// outlives its handle's scope unless detached.
+// outlives its handle's scope unless detached. That wait never waits for
+// work only the destroying thread could do: on a thread's own stack, the
+// task's scheduler may finish it there (Scheduler::finish_cancelled_here;
+// a Loop of this thread that is not running runs until the task unwound).
 #pragma once
 
 #include <cstddef>
@@ -195,8 +198,7 @@ class Task {
   void reset() noexcept {
     if (!control_) return;
     detail::TaskControl* task = std::exchange(control_, nullptr);
-    detail::request_cancel(task);
-    detail::wait_finished(task, false);
+    detail::cancel_and_wait(task);
     detail::release_task(task);
   }
 

@@ -57,8 +57,12 @@ class Loop final : public Scheduler {
 
   // Spawns f as a task of this loop: at once when called on the loop's
   // thread (eager), otherwise queued to start on the loop's thread.
-  // [[nodiscard]]: a dropped handle cancels the task and waits for it,
-  // which can only happen while the loop runs (keep it, or detach() it).
+  // [[nodiscard]]: a dropped handle cancels the task and waits until it has
+  // unwound (keep it, or detach() it). Dropped on the loop's thread while
+  // the loop is not running, the handle runs the loop itself until the task
+  // has unwound (finish_cancelled_here); dropped in a callback of the
+  // running loop (a Timer's), where waiting would block the loop, it aborts
+  // naming the task.
   template <class F>
   [[nodiscard]] auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
     options.scheduler = this;
@@ -91,6 +95,7 @@ class Loop final : public Scheduler {
   detail::TaskControl* take_next_here() noexcept override;
   void task_started(detail::TaskControl* task) noexcept override;
   void task_finished(detail::TaskControl* task) noexcept override;
+  bool finish_cancelled_here(detail::TaskControl* task) override;
 
   // Internal (time.hpp): arms a timer on this loop, waking the loop if the
   // timer became the earliest.
@@ -103,6 +108,9 @@ class Loop final : public Scheduler {
   void set_driver(std::unique_ptr<detail::LoopDriver> driver);
 
  private:
+  class RunScope;
+  void gather_work();
+  void run_until_finished(const detail::TaskControl* task);
   void push_local(detail::TaskControl* task) noexcept;
   detail::TaskControl* pop_local() noexcept;
   void take_remote() noexcept;

@@ -296,6 +296,11 @@ void leave_running_task(TaskControl* task);
 
 // Waiting for a task to finish (from a task or a thread).
 void wait_finished(TaskControl* task, bool interruptible);
+// A Task handle's destructor: cancels `task` and waits until it finished,
+// or, on a thread's own stack, lets its scheduler finish it here
+// (Scheduler::finish_cancelled_here), so that it never waits for work that
+// only this thread could do.
+void cancel_and_wait(TaskControl* task);
 void detach_task(TaskControl* task) noexcept;
 // A detached task ended with an exception (not Cancelled): hands it to the
 // unhandled-exception handler (core/unhandled_exception.hpp).
