@@ -1,6 +1,9 @@
 // Loop: eager spawn, run-until-empty, stop, queued wake-ups, destruction.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/time.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -320,6 +323,33 @@ TEST(LoopDeathTest, DroppingAHandleInATimerCallbackOfTheRunningLoopAborts) {
       },
       "heddle: the handle of task [0-9]+ \"parked\" spawned at .*loop_test.cpp:[0-9]+ was destroyed unjoined "
       "outside any task on the thread of the running heddle::Loop");
+}
+
+// Loop::stop() is async-signal-safe (loop.hpp, docs/misuse.md "Signal
+// handlers"): a handler may stop a loop that sleeps in ppoll.
+heddle::Loop* loop_to_stop = nullptr;
+
+TEST(Loop, StopFromASignalHandlerEndsRun) {
+  heddle::Loop loop;
+  loop_to_stop = &loop;
+  struct sigaction action {};
+  action.sa_handler = [](int) { loop_to_stop->stop(); };
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous {};
+  ASSERT_EQ(sigaction(SIGALRM, &action, &previous), 0);
+  auto sleeper = loop.spawn([] { heddle::sleep_for(std::chrono::seconds(60)); });
+  itimerval in_20ms{};
+  in_20ms.it_value.tv_usec = 20'000;
+  ASSERT_EQ(setitimer(ITIMER_REAL, &in_20ms, nullptr), 0);
+  const auto start = std::chrono::steady_clock::now();
+  loop.run();  // sleeps until the 60 s timer, unless the handler stops it
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(loop.live_tasks(), 1u);
+  sigaction(SIGALRM, &previous, nullptr);
+  loop_to_stop = nullptr;
+  sleeper.cancel();
+  loop.run();
+  EXPECT_THROW(sleeper.join(), heddle::Cancelled);
 }
 
 }  // namespace

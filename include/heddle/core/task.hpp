@@ -211,6 +211,11 @@ namespace heddle {
 
 // Spawns f as a new task and runs it at once, on this thread, until it first
 // suspends or finishes. Returns the owning handle.
+// Not async-signal-safe, nor is any other call of core, sync or io: from a
+// signal handler it may deadlock on a lock the interrupted code holds, or
+// switch stacks in the middle of a switch. Handle signals in a task with
+// io::SignalSet (heddle/io/file.hpp), or stop a loop with Loop::stop(),
+// which is safe there (docs/misuse.md, "Signal handlers").
 // [[nodiscard]]: dropping the handle cancels and joins the task at once
 // (keep it, or detach() it).
 template <class F>

@@ -9,7 +9,10 @@
 // SignalSet owns a signalfd: the signals it names are blocked in the
 // calling thread and delivered to a task waiting in wait(). Create it before
 // starting other threads (they inherit the blocked mask), or a signal sent
-// to the process may go to a thread that does not block it.
+// to the process may go to a thread that does not block it. It is the way
+// to react to a signal with heddle calls: no heddle call but Loop::stop()
+// is async-signal-safe, so a signal handler must not spawn, resume, cancel
+// or touch a primitive (docs/misuse.md, "Signal handlers").
 #pragma once
 
 #include <fcntl.h>

@@ -76,6 +76,10 @@ class Loop final : public Scheduler {
   // thread and from the loop's own tasks). A stop() while the loop is not
   // running makes the next run() return as soon as it has looked at its
   // queues once, so a stop is never lost to a thread that was about to run.
+  // Async-signal-safe (lock-free atomics and a write(2) to the loop's
+  // eventfd): a SIGINT handler may stop a loop. The only heddle call that
+  // is, besides the handlers heddle installs itself (docs/misuse.md,
+  // "Signal handlers").
   void stop() noexcept;
   // Asks every live task of the loop to cancel (each is queued on the loop
   // and unwinds when the loop runs). Callable from any thread.
