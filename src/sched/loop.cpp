@@ -172,14 +172,12 @@ void Loop::sleep_until_work(Clock::time_point deadline) {
   sleeping_.store(false, std::memory_order_relaxed);
 }
 
-// What run() and run_until_finished() set up and put back: the loop is
-// running, on this thread, which it now belongs to.
+// What run() and run_until_finished() set up and put back, once the caller
+// has claimed the loop (runner_): it runs on this thread, which it now
+// belongs to.
 class Loop::RunScope {
  public:
-  explicit RunScope(Loop& loop) : loop_(loop) {
-    if (loop.running_.exchange(true, std::memory_order_acq_rel)) {
-      throw std::logic_error("heddle::Loop::run: the loop is already running");
-    }
+  explicit RunScope(Loop& loop) noexcept : loop_(loop) {
     loop.owner_.store(detail::this_thread_marker(), std::memory_order_relaxed);
     previous_loop_ = std::exchange(t_running_loop, &loop);
     previous_scheduler_ = detail::thread_scheduler();
@@ -188,7 +186,7 @@ class Loop::RunScope {
   ~RunScope() {
     detail::set_thread_scheduler(previous_scheduler_);
     t_running_loop = previous_loop_;
-    loop_.running_.store(false, std::memory_order_release);
+    loop_.runner_.store(Runner::none, std::memory_order_release);
   }
   RunScope(const RunScope&) = delete;
   RunScope& operator=(const RunScope&) = delete;
@@ -215,6 +213,17 @@ void Loop::gather_work() {
 }
 
 void Loop::run() {
+  for (;;) {
+    if (t_running_loop == this) throw std::logic_error("heddle::Loop::run: the loop is already running");
+    Runner idle = Runner::none;
+    if (runner_.compare_exchange_weak(idle, Runner::run, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      break;
+    }
+    if (idle == Runner::run) throw std::logic_error("heddle::Loop::run: the loop is already running");
+    // Another thread's dropped handle is finishing its task on the loop
+    // (finish_cancelled_here): that ends by itself; then this run() runs.
+    if (idle == Runner::handle) std::this_thread::yield();
+  }
   RunScope scope(*this);
   for (;;) {
     gather_work();
@@ -260,12 +269,17 @@ namespace {
 }  // namespace
 
 bool Loop::finish_cancelled_here(detail::TaskControl* task) {
-  if (!on_scheduler_thread()) return false;  // the loop runs, or will run, on another thread
-  if (running_.load(std::memory_order_acquire)) {
-    // On the loop's thread, inside its run() but in no task: waiting would
-    // stop the only thread that can finish the task.
+  if (t_running_loop == this) {
+    // This thread runs the loop and is inside its run(), but in no task (a
+    // Timer callback): waiting would stop the only thread that can finish
+    // the task.
     detail::run_off_task_stack(&report_handle_dropped_inside_run, task);
     __builtin_trap();  // not reached
+  }
+  if (!on_scheduler_thread()) return false;  // the loop runs, or will run, on another thread
+  Runner idle = Runner::none;
+  if (!runner_.compare_exchange_strong(idle, Runner::handle, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return false;  // another thread's run() took it first: it finishes the task
   }
   run_until_finished(task);
   return true;
@@ -273,7 +287,8 @@ bool Loop::finish_cancelled_here(detail::TaskControl* task) {
 
 // run(), until `task` has finished rather than until no task is left: the
 // other tasks, timers and I/O of the loop run meanwhile (its unwinding may
-// wait for them). A stop() is kept for the next run().
+// wait for them). A stop() is kept for the next run(). The caller has
+// claimed the loop (runner_ is Runner::handle).
 void Loop::run_until_finished(const detail::TaskControl* task) {
   RunScope scope(*this);
   bool stop_for_next_run = false;
@@ -296,7 +311,7 @@ void Loop::cancel_all_and_drain() {
   // Cancel every live task (each is queued on this loop as it is woken),
   // then run the loop until they have all unwound.
   cancel_all();
-  if (live_.load(std::memory_order_acquire) != 0 && !running_.load(std::memory_order_acquire)) run();
+  if (live_.load(std::memory_order_acquire) != 0 && runner_.load(std::memory_order_acquire) == Runner::none) run();
 }
 
 void Loop::cancel_all() noexcept {

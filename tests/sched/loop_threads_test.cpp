@@ -116,4 +116,40 @@ TEST(LoopThreads, DroppingTheHandleOfATaskThatNeverRanBeforeRunUnwindsIt) {
   EXPECT_EQ(loop.live_tasks(), 0u);
 }
 
+// While a dropped handle's destructor runs the loop to finish its task, a
+// run() on another thread waits for it instead of failing as "already
+// running" (then runs the loop itself).
+TEST(LoopThreads, RunOnAnotherThreadWaitsForADroppedHandleFinishingItsTask) {
+  heddle::Loop loop;
+  heddle::Event never;
+  std::atomic<bool> unwinding{false};
+  std::atomic<bool> run_returned{false};
+  std::atomic<bool> run_threw{false};
+  auto task = loop.spawn([&] {
+    struct SlowUnwind {
+      std::atomic<bool>& unwinding;
+      std::atomic<bool>& run_returned;
+      ~SlowUnwind() {
+        unwinding = true;
+        for (int i = 0; i < 100 && !run_returned; ++i) std::this_thread::sleep_for(1ms);
+      }
+    } slow{unwinding, run_returned};
+    never.wait();
+  });
+  std::thread runner([&] {
+    while (!unwinding) std::this_thread::yield();
+    try {
+      loop.run();
+    } catch (const std::logic_error&) {
+      run_threw = true;
+    }
+    run_returned = true;
+  });
+  task = heddle::Task<void>();  // runs the loop here until the task has unwound
+  runner.join();
+  EXPECT_FALSE(run_threw);
+  EXPECT_TRUE(run_returned);
+  EXPECT_EQ(loop.live_tasks(), 0u);
+}
+
 }  // namespace

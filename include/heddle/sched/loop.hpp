@@ -124,7 +124,11 @@ class Loop final : public Scheduler {
 
   std::atomic<const void*> owner_;  // detail::this_thread_marker() of the loop's thread
   int wake_fd_ = -1;
-  std::atomic<bool> running_{false};
+  // Who runs the loop: nobody, run(), or a dropped handle's destructor
+  // finishing its task (finish_cancelled_here). A run() on another thread
+  // waits for the latter to end rather than fail as "already running".
+  enum class Runner : unsigned char { none, run, handle };
+  std::atomic<Runner> runner_{Runner::none};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<std::size_t> live_{0};
