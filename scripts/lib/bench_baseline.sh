@@ -16,8 +16,10 @@
 #   baseline_lines         relabels a baseline program's output: every
 #                          "<figure> <impl> <value> <unit>" line becomes
 #                          "<figure> <impl>@<short-sha> <value> <unit>"
+#   baseline_ratio FIGURE  "ratio FIGURE heddle/heddle@<short-sha> <value>",
+#                          read from $results (nothing when neither figure is)
 #
-# Uses scripts/bench's root, filter and cxx_args, and build_preset
+# Uses scripts/bench's root, filter, cxx_args and results, and build_preset
 # (scripts/lib/common.sh).
 
 baseline_full=""
@@ -105,3 +107,18 @@ baseline_cxx() {
     echo "# $name@$baseline_sha failed"
 }
 
+baseline_ratio() {
+  awk -v fig="$1" -v b="heddle@$baseline_sha" '
+    $1 == fig && $2 == "heddle" { va = $3; unit = $4 }
+    $1 == fig && $2 == b { vb = $3; unit = $4 }
+    END {
+      if (va == "" && vb == "") exit
+      # Rates (req/s, msg/s) are better higher, everything else (ns, ms,
+      # bytes) lower.
+      how = (unit ~ /\/s$/) ? "rate: > 1 is faster" : "time: < 1 is faster"
+      if (unit == "bytes") how = "memory: < 1 is smaller"
+      printf "ratio %s heddle/%s ", fig, b
+      if (va == "" || vb == "" || vb + 0 == 0) { printf "n/a (%s figure missing)\n", va == "" ? "heddle" : b; exit }
+      printf "%.2f (%s)\n", va / vb, how
+    }' "$results"
+}
