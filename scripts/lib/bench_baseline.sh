@@ -41,7 +41,7 @@ baseline_prepare() {
   baseline_dir=$root/build/baseline/$baseline_sha
   local about
   about=$(git -C "$root" log -1 --format='%h %cs "%s"' "$baseline_full")
-  baseline_notes+=("# baseline: heddle@$baseline_sha is $about (HEDDLE_BENCH_BASELINE=$rev), built in build/baseline/$baseline_sha/build/bench")
+  baseline_notes+=("# baseline: heddle@$baseline_sha is $about (HEDDLE_BENCH_BASELINE=$rev), in the worktree build/baseline/$baseline_sha")
   # Its own worktree: .git is a file there. (git -C on a plain directory
   # would find this tree's repository instead.)
   if [ -e "$baseline_dir/.git" ]; then
