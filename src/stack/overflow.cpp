@@ -84,7 +84,9 @@ bool ran_below_its_stack(const OverflowReportInfo& report, const void* fault_add
   const auto usable = reinterpret_cast<std::uintptr_t>(stack.usable_low());
   const auto fault = reinterpret_cast<std::uintptr_t>(fault_address);
   if (stack_pointer >= usable || fault >= usable) return false;
-  if (fault + kSkippedFrameReach < stack_pointer) return false;  // far below the stack pointer: not its frames
+  // Near the stack pointer (a push, a probe, a frame's locals), or it is
+  // not the stack that faulted.
+  if (fault + kSkippedFrameReach < stack_pointer || fault > stack_pointer + kSkippedFrameReach) return false;
   if (report.borrowed_stack != nullptr && report.borrowed_stack->contains(reinterpret_cast<void*>(stack_pointer))) {
     return false;
   }

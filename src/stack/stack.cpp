@@ -168,23 +168,29 @@ namespace detail {
 #define MADV_GUARD_REMOVE 103
 #endif
 
-Stack static_stack(std::byte* storage, std::size_t bytes, std::size_t guard_bytes, std::atomic<bool>& guarded) noexcept {
-  if (guard_bytes != 0 && !guarded.load(std::memory_order_relaxed) && guard_bytes == page_bytes() &&
-      reinterpret_cast<std::uintptr_t>(storage) % page_bytes() == 0 &&
-      ::madvise(storage, guard_bytes, MADV_GUARD_INSTALL) == 0) {
-    guarded.store(true, std::memory_order_relaxed);
+Stack static_stack(std::byte* storage, std::size_t bytes, std::size_t guard_bytes,
+                   std::atomic<StaticGuard>& guard) noexcept {
+  if (guard_bytes != 0 && guard.load(std::memory_order_relaxed) == StaticGuard::none && guard_bytes == page_bytes() &&
+      reinterpret_cast<std::uintptr_t>(storage) % page_bytes() == 0) {
+    if (guard_regions_supported() && ::madvise(storage, guard_bytes, MADV_GUARD_INSTALL) == 0) {
+      guard.store(StaticGuard::region, std::memory_order_relaxed);
+    } else if (::mprotect(storage, guard_bytes, PROT_NONE) == 0) {
+      guard.store(StaticGuard::protected_page, std::memory_order_relaxed);
+    }
   }
-  if (guarded.load(std::memory_order_relaxed)) {
-    return Stack{storage + guard_bytes, bytes - guard_bytes, StackKind::static_storage, false, true, nullptr};
-  }
-  // No guard region: the whole storage, its low end the canary zone.
-  Stack stack{storage, bytes, StackKind::static_storage, false, false, nullptr};
-  arm_canary(stack);
+  // The stack is the same bytes either way: what the program asked for.
+  const bool guarded = guard.load(std::memory_order_relaxed) != StaticGuard::none;
+  Stack stack{storage + guard_bytes, bytes - guard_bytes, StackKind::static_storage, false, guarded, nullptr};
+  arm_canary(stack);  // nothing to do when guarded
   return stack;
 }
 
-void remove_static_guard(std::byte* storage, std::size_t guard_bytes) noexcept {
-  ::madvise(storage, guard_bytes, MADV_GUARD_REMOVE);
+void remove_static_guard(std::byte* storage, std::size_t guard_bytes, StaticGuard guard) noexcept {
+  if (guard == StaticGuard::region) {
+    ::madvise(storage, guard_bytes, MADV_GUARD_REMOVE);
+  } else {
+    ::mprotect(storage, guard_bytes, PROT_READ | PROT_WRITE);
+  }
 }
 
 }  // namespace detail

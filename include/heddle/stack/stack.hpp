@@ -124,6 +124,11 @@ struct StackUsage {
 };
 StackUsage high_water(const Stack& stack) noexcept;
 
+// heddle cannot put a guard page into memory it does not own: a span's
+// overflow is caught at its canary zone, or where it faults below. Map an
+// inaccessible page just below the region (PROT_NONE) and every overflow of
+// it is caught there, as on a pool stack; without one, a deep overflow runs
+// into whatever the program keeps below (docs/misuse.md).
 // Checks a caller-provided region and turns it into a Stack: throws
 // std::invalid_argument naming the size and the minimum when it is smaller
 // than kMinimumStackBytes, or naming the address when it is not 16-aligned.
@@ -133,19 +138,24 @@ namespace detail {
 // A StaticStack of at least this many bytes gets a guard page of its own.
 inline constexpr std::size_t kGuardedStaticStackBytes = 16 * 1024;
 inline constexpr std::size_t kStaticGuardBytes = 4096;
+// How a StaticStack's guard page was made (StaticStack::guard_).
+enum class StaticGuard : std::uint8_t { none, region, protected_page };
 // The Stack of a StaticStack's storage: `guard_bytes` at its low end become
-// a guard region the first time (where the kernel has them and the storage
-// is page-aligned: `guarded` records it), else the whole storage is a
-// canary stack. remove_static_guard gives the page back to ordinary use.
-Stack static_stack(std::byte* storage, std::size_t bytes, std::size_t guard_bytes, std::atomic<bool>& guarded) noexcept;
-void remove_static_guard(std::byte* storage, std::size_t guard_bytes) noexcept;
+// its guard page the first time (a guard region where the kernel has them,
+// else mprotect(PROT_NONE); `guard` records which), and the stack is the
+// rest. If neither works (a page size other than guard_bytes) the stack is
+// the same bytes with a canary zone. remove_static_guard gives the page back
+// to ordinary use.
+Stack static_stack(std::byte* storage, std::size_t bytes, std::size_t guard_bytes,
+                   std::atomic<StaticGuard>& guard) noexcept;
+void remove_static_guard(std::byte* storage, std::size_t guard_bytes, StaticGuard guard) noexcept;
 }  // namespace detail
 
 // Storage for one stack in static or automatic memory: Bytes of stack, and,
 // from 16 KiB up, one page more below them that becomes the stack's guard
-// page where the kernel has guard regions (Linux 6.13+: a page-table marker,
-// no mapping of its own), so that an overflow faults there as it does on a
-// pool's guarded stack. Elsewhere the stack keeps a canary zone instead.
+// page (a guard region where the kernel has them, Linux 6.13+, which costs
+// no mapping; else an mprotect'ed page), so that an overflow faults there
+// as it does on a pool's guarded stack. Smaller ones keep a canary zone.
 // stack() may be called from one thread at a time.
 template <std::size_t Bytes>
 class StaticStack {
@@ -155,16 +165,17 @@ class StaticStack {
  public:
   StaticStack() = default;
   ~StaticStack() {
-    if (guarded_.load(std::memory_order_relaxed)) detail::remove_static_guard(storage_, kGuardBytes);
+    const detail::StaticGuard guard = guard_.load(std::memory_order_relaxed);
+    if (guard != detail::StaticGuard::none) detail::remove_static_guard(storage_, kGuardBytes, guard);
   }
   StaticStack(const StaticStack&) = delete;
   StaticStack& operator=(const StaticStack&) = delete;
 
-  Stack stack() noexcept { return detail::static_stack(storage_, sizeof storage_, kGuardBytes, guarded_); }
+  Stack stack() noexcept { return detail::static_stack(storage_, sizeof storage_, kGuardBytes, guard_); }
 
  private:
   alignas(kGuardBytes != 0 ? kGuardBytes : 64) std::byte storage_[kGuardBytes + Bytes];
-  std::atomic<bool> guarded_{false};
+  std::atomic<detail::StaticGuard> guard_{detail::StaticGuard::none};
 };
 
 // mmap'd stacks recycled on a free list. Acquire from a warm pool makes no
