@@ -27,6 +27,7 @@
 #include "heddle/core/detail/trace_hooks.hpp"
 #include "heddle/core/with_stack.hpp"
 #include "stack/report_line.hpp"
+#include "task_report.hpp"
 
 #if HEDDLE_ASAN
 #include <sanitizer/asan_interface.h>
@@ -367,15 +368,7 @@ std::atomic<std::terminate_handler> previous_terminate_handler{nullptr};
 void write_terminate_in_task(void* task) {
   const auto* t = static_cast<const TaskControl*>(task);
   ReportLine line;
-  line.append("heddle: task ")
-      .append_decimal(t->id)
-      .append(" \"")
-      .append(t->name[0] ? t->name : "(unnamed)")
-      .append("\" spawned at ")
-      .append(t->spawn_file ? t->spawn_file : "(unknown)")
-      .append(":")
-      .append_decimal(t->spawn_line)
-      .append(": terminate called");
+  append_task(line.append("heddle: "), *t).append(": terminate called");
   if (std::exception_ptr active = std::current_exception()) {
     try {
       std::rethrow_exception(active);
@@ -756,13 +749,8 @@ void after_switch(TaskControl* from) {
 
 void report_swallowed_cancel(TaskControl* t) noexcept {
   swallowed_count.fetch_add(1, relaxed);
-  ReportLine()
-      .append("heddle: task \"")
-      .append(t->name[0] ? t->name : "(unnamed)")
-      .append("\" spawned at ")
-      .append(t->spawn_file ? t->spawn_file : "(unknown)")
-      .append(":")
-      .append_decimal(t->spawn_line)
+  ReportLine line;
+  append_task(line.append("heddle: "), *t)
       .append(" caught heddle::Cancelled and finished normally; rethrow Cancelled from catch blocks")
       .write_line();
 #ifndef NDEBUG

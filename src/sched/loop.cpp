@@ -11,6 +11,7 @@
 #include <system_error>
 #include <typeinfo>
 
+#include "core/task_report.hpp"
 #include "stack/report_line.hpp"
 #include "wake_fd.hpp"
 
@@ -251,15 +252,8 @@ namespace {
 
 [[noreturn]] void report_handle_dropped_inside_run(void* task) noexcept {
   const auto* t = static_cast<const detail::TaskControl*>(task);
-  detail::ReportLine()
-      .append("heddle: the handle of task ")
-      .append_decimal(t->id)
-      .append(" \"")
-      .append(t->name[0] ? t->name : "(unnamed)")
-      .append("\" spawned at ")
-      .append(t->spawn_file ? t->spawn_file : "(unknown)")
-      .append(":")
-      .append_decimal(t->spawn_line)
+  detail::ReportLine line;
+  detail::append_task(line.append("heddle: the handle of "), *t)
       .append(" was destroyed unjoined outside any task on the thread of the running heddle::Loop that runs "
               "the task (in a Timer callback?): waiting there for the task to unwind would block the loop "
               "forever; join or detach it, or drop it in a task")

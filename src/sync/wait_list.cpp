@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "heddle/arch/cpu_relax.hpp"
+#include "core/task_report.hpp"
 #include "stack/report_line.hpp"
 
 namespace heddle::detail {
@@ -41,14 +42,7 @@ struct DestroyedWithWaiters {
   } else if (node->thread_parker != nullptr) {
     line.append("; the first: a thread (not a task)");
   } else if (const TaskControl* task = node->resumer.control()) {
-    line.append("; the first: task ")
-        .append_decimal(task->id)
-        .append(" \"")
-        .append(task->name[0] ? task->name : "(unnamed)")
-        .append("\" spawned at ")
-        .append(task->spawn_file ? task->spawn_file : "(unknown)")
-        .append(":")
-        .append_decimal(task->spawn_line);
+    append_task(line.append("; the first: "), *task);
   }
   line.write_line();
   std::abort();
