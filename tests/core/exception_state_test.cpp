@@ -8,34 +8,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "exception_messages.hpp"
 #include "heddle/heddle.hpp"
 
 namespace {
 
+using heddle::support::current_message;
+using heddle::support::rethrown_message;
+
 using heddle::Resumer;
-
-// What `throw;` rethrows here, as text ("none" when nothing is caught).
-std::string rethrown_message() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
-
-std::string current_message() {
-  std::exception_ptr current = std::current_exception();
-  if (!current) return "none";
-  try {
-    std::rethrow_exception(current);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
 
 void park(Resumer& slot) {
   heddle::suspend([&](const Resumer& r) { slot = r; });

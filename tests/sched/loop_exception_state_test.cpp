@@ -8,20 +8,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "exception_messages.hpp"
 #include "heddle/heddle.hpp"
 
 namespace heddle {
 namespace {
 
-std::string rethrown_message() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
+using heddle::support::current_message;
+using heddle::support::rethrown_message;
 
 constexpr int kTasks = 16;
 constexpr int kYields = 50;

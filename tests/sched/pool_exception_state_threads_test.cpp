@@ -10,30 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "exception_messages.hpp"
 #include "heddle/heddle.hpp"
 
 namespace heddle {
 namespace {
 
-std::string rethrown_message() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
-
-std::string current_message() {
-  std::exception_ptr current = std::current_exception();
-  if (!current) return "none";
-  try {
-    std::rethrow_exception(current);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
+using heddle::support::current_message;
+using heddle::support::rethrown_message;
 
 constexpr int kTasks = 64;
 constexpr int kYields = 200;
