@@ -110,7 +110,7 @@ TEST(ExceptionState, TasksParkedInsideCatchBlocksOnWithStackSegmentsKeepTheirOwn
 }
 
 // A task on a bounded stack enters other tasks from a host stack of its
-// thread (src/core/task.cpp, "Host stacks"): those switches carry the
+// thread (src/core/host_stacks.cpp, "Host stacks"): those switches carry the
 // state too, both ways.
 TEST(ExceptionState, TasksEnteredFromABoundedTasksHostStackKeepTheirOwn) {
   // Room for the throw and the strings below in every build (clang's ASan

@@ -1,4 +1,4 @@
-// Host stacks (src/core/task.cpp): a task on a bounded stack never hosts the
+// Host stacks (src/core/host_stacks.cpp): a task on a bounded stack never hosts the
 // work of another task's switch. Its stack was sized from a proof of its own
 // code, so the park hook of a task it wakes or spawns must run elsewhere.
 // Each test records where such a hook runs (its frame address) and checks it

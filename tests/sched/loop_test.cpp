@@ -38,7 +38,7 @@ TEST(Loop, SpawnOnTheLoopsThreadIsEager) {
 // A dispatched task that parks may hand over directly to the next task in
 // the run queue, which then finishes the switch (the park hook) on its own
 // stack; a task on a bounded stack has no room for that, so it is entered by
-// the dispatcher after the hook ran there (src/core/task.cpp, Host stacks).
+// the dispatcher after the hook ran there (src/core/host_stacks.cpp, Host stacks).
 TEST(Loop, ATaskOnABoundedStackIsNeverHandedOverTo) {
   heddle::Loop loop;
   heddle::StackPool bounded({.stack_bytes = 16 * 1024, .bounded = true});

@@ -19,7 +19,7 @@
 # `source <prefix>/share/heddle/gdb/heddle.py`.
 #
 # It reads the inferior's memory only (never calls into it), through the
-# layout heddle publishes in `heddle_debug_descriptor` (src/core/task.cpp),
+# layout heddle publishes in `heddle_debug_descriptor` (src/core/debug_descriptor.cpp),
 # so it works on release builds without debug information for heddle, on
 # running programs and on core files. Selecting a task installs an unwinder
 # that gives frame #0 the task's saved registers as its caller's: the

@@ -470,7 +470,7 @@ def analyse(ci_paths, known_path, rules_path, arch, binding="lazy", roots=None, 
         entries.append(entry_record(analysis, "task", entry_type_name(title), callable_name(function),
                                     function.location, depth, fixed))
     # Beyond each with_stack boundary: the callable runs on a segment from
-    # segment_entry (task.cpp), so it gets a bound of its own, reported
+    # segment_entry (with_stack.cpp), so it gets a bound of its own, reported
     # beside the tasks' (with_stack's caller names the segment's size; the
     # report says whether it is enough).
     segment_entry = next((t for t, f in functions.items() if f.frame is not None

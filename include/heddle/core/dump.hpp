@@ -8,7 +8,7 @@
 //
 // Invariants:
 //  - Spawn pays nothing for this: the registry is the type-stable control
-//    blocks themselves (src/core/task.cpp, ControlDepot::chunks), and a
+//    blocks themselves (src/core/control_depot.cpp, control_chunks), and a
 //    task's liveness is its state word.
 //  - A dump never blocks a spawn, a switch or a wake, and never crashes on a
 //    task that changes under it: each task is read like a seqlock (state

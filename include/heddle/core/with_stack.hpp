@@ -33,7 +33,7 @@
 namespace heddle {
 
 namespace detail {
-// Runs run(context) on `segment` (see src/core/task.cpp); rethrows.
+// Runs run(context) on `segment` (see src/core/with_stack.cpp); rethrows.
 void run_on_stack(const Stack& segment, void (*run)(void*), void* context);
 // Bytes left below the caller's frame on the running task's stack (above
 // its canary zone), or on the thread's own stack outside a task.

@@ -133,7 +133,7 @@ struct TaskControl {
   bool cancel_delivered = false; // a suspension has reported cancellation to the task
   // Its stack came from a bounded StackPool: sized from what the task's own
   // code needs (a proven bound, or a learned size class), so no switch work
-  // for other tasks may run on it (see "Host stacks" in src/core/task.cpp).
+  // for other tasks may run on it (see "Host stacks" in src/core/host_stacks.cpp).
   bool bounded_stack = false;
   bool on_host_stack = false;    // with bounded_stack: running on its thread's host stack now
   WakeReason wake_reason = WakeReason::resumed;
@@ -208,7 +208,7 @@ struct TaskControl {
 #endif
 #if HEDDLE_TSAN
   void* tsan_fiber = nullptr;
-  std::uint32_t tsan_fiber_uses = 0;  // tasks it has served (src/core/task.cpp)
+  std::uint32_t tsan_fiber_uses = 0;  // tasks it has served (src/core/tsan_fibers.cpp)
 #endif
 };
 
