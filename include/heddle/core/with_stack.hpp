@@ -8,8 +8,10 @@
 // 16 KiB up to 1 GiB, with a guard page), and its result or exception comes
 // back to the caller. It may suspend there like anywhere else; a task
 // cancelled there gets heddle::Cancelled there, and it propagates out of
-// with_stack as any exception does. For heddle's stack bound tool (issue 7),
-// a with_stack call is a boundary: the caller's bound stops at it.
+// with_stack as any exception does. For heddle's stack bound tool
+// (tools/heddle-stack), a with_stack call is a boundary: the caller's bound
+// stops at it, and the function gets a figure of its own (reported, not
+// registered: its segment's size is chosen at run time).
 //
 // While the function runs on the segment, the task's stack is the segment:
 // an overflow there is caught (guard page, or canary) and reported naming
