@@ -1,7 +1,8 @@
 // heddle bench: the C++ peers heddle's figures are compared with.
 //
-// The same measurements as shared/peers/cpp, written as Google Benchmark
-// benchmarks so they run in the same process style, with the same
+// The same measurements as the C++ reference peer programs (cpp/ in
+// HEDDLE_PEERS_DIR, outside this repository: bench/peers/README.md),
+// written as Google Benchmark benchmarks so they run in the same process style, with the same
 // repetitions and the same reporter as heddle's own:
 //   switch/boost_context       jump_fcontext ping-pong, ns per one-way switch
 //   switch/boost_fiber         two fibres yielding to each other, ns per switch
