@@ -15,8 +15,29 @@
  * than returned to with `ret`: the return-stack predictor would miss on every
  * switch (the `call` that saved it was made on another stack), and a miss
  * costs more than the whole switch (about 9 ns versus 3 ns measured).
+ *
+ * Intel CET: this file supports neither shadow stacks nor indirect branch
+ * tracking, and says so by carrying no .note.gnu.property: the linker
+ * then marks no program or library that contains it for either, so
+ * neither is ever enforced on the switch. Shadow stacks
+ * (SHSTK) cannot work: a switch changes stacks without changing shadow
+ * stacks, so the first `ret` after it would not match. IBT would need
+ * every resume address to be a landing pad, and they are ordinary return
+ * addresses in compiled code, reached by the `jmp *%rcx` below. In a
+ * -fcf-protection build (__CET__ bit 0) the entry points still begin with
+ * endbr64, as every compiled function does (heddle_context_entry is
+ * reached by an indirect jump, heddle_call_on_stack may be called through
+ * a PLT); other builds assemble exactly as before. <cet.h>'s _CET_ENDBR
+ * is not used: including <cet.h> also emits a property note claiming
+ * whatever __CET__ asks for, shadow stacks included.
  */
 #include "heddle/arch/switch_frame_x86_64.h"
+
+#if defined(__CET__) && (__CET__ & 1) != 0
+#define HEDDLE_ENDBR endbr64
+#else
+#define HEDDLE_ENDBR
+#endif
 
     .text
     .globl  heddle_switch_context
@@ -25,6 +46,7 @@
     .p2align 4
 heddle_switch_context:
     .cfi_startproc
+    HEDDLE_ENDBR
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
@@ -104,6 +126,7 @@ heddle_switch_context:
 heddle_context_entry:
     .cfi_startproc
     .cfi_undefined %rip
+    HEDDLE_ENDBR
     movq    %r13, %rsi
     callq   *%r12
     ud2
@@ -127,6 +150,7 @@ heddle_context_entry:
     .p2align 4
 heddle_call_on_stack:
     .cfi_startproc
+    HEDDLE_ENDBR
     pushq   %rbp
     .cfi_def_cfa_offset 16
     .cfi_offset %rbp, -16
