@@ -207,7 +207,7 @@ std::uint64_t state_after_reads(const TaskControl* t) noexcept {
   // GCC's ThreadSanitizer has no fences. An RMW that changes nothing orders
   // the reads before it as well (its release half); it only costs the task a
   // contended cache line, in TSan builds.
-  return const_cast<TaskControl*>(t)->state.fetch_add(0, std::memory_order_acq_rel);
+  return const_cast<TaskControl*>(t)->state.load_by_rmw();
 #else
   std::atomic_thread_fence(std::memory_order_acquire);
   return t->state.load(std::memory_order_relaxed);

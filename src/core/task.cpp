@@ -1,7 +1,7 @@
 // heddle core: the task's life and the switch protocol: spawning, entering
 // and leaving a task, suspension, resume, cancellation and completion. The
-// state machine is described in include/heddle/core/detail/control.hpp;
-// every transition is made here. enter and leave are always_inline, so
+// state machine is the StateWord of include/heddle/core/detail/state_word.hpp
+// (a table of its named transitions); this file takes them. enter and leave are always_inline, so
 // every hot caller of a switch lives in this file. The rest of the core has
 // a file per concern: thread_state (per-thread switch state),
 // control_depot (control blocks, the registry, ids), parker, host_stacks
@@ -36,7 +36,6 @@ namespace {
 
 constexpr std::memory_order acquire = std::memory_order_acquire;
 constexpr std::memory_order release = std::memory_order_release;
-constexpr std::memory_order acq_rel = std::memory_order_acq_rel;
 constexpr std::memory_order relaxed = std::memory_order_relaxed;
 
 // Inline wake-ups nest on the waker's stack (a finishing task wakes its
@@ -111,7 +110,8 @@ __attribute__((always_inline)) inline void enter(TaskControl* t, bool dispatched
 // Returns when `t` is resumed (never, when it is exiting), after finishing
 // what the switch into it asked for.
 __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* next = nullptr) {
-  trace_event(t->exiting ? TraceKind::finish : TraceKind::suspend, t);
+  const bool exiting = t->switch_request == SwitchRequest::exit;
+  trace_event(exiting ? TraceKind::finish : TraceKind::suspend, t);
   // A bounded task asks for no next task: take_next_here (a Pool's looks
   // for work, steals, wakes workers) is more than its proof holds, and its
   // dispatcher asks instead, on the thread's stack.
@@ -134,7 +134,7 @@ __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* ne
     trace_event(TraceKind::resume, next);
     target_sp = next->saved_sp;
 #if HEDDLE_ASAN
-    __sanitizer_start_switch_fiber(t->exiting ? nullptr : &t->asan_fake_stack, next->stack.low, next->stack.size);
+    __sanitizer_start_switch_fiber(exiting ? nullptr : &t->asan_fake_stack, next->stack.low, next->stack.size);
 #endif
 #if HEDDLE_TSAN
     __tsan_switch_to_fiber(next->tsan_fiber, 0);
@@ -147,7 +147,7 @@ __attribute__((always_inline)) inline void leave(TaskControl* t, TaskControl* ne
 #if HEDDLE_ASAN
     const void* bottom = back ? static_cast<const void*>(back->stack.low) : ts.stack_bottom;
     std::size_t size = back ? back->stack.size : ts.stack_size;
-    __sanitizer_start_switch_fiber(t->exiting ? nullptr : &t->asan_fake_stack, bottom, size);
+    __sanitizer_start_switch_fiber(exiting ? nullptr : &t->asan_fake_stack, bottom, size);
 #endif
 #if HEDDLE_TSAN
     __tsan_switch_to_fiber(back ? back->tsan_fiber : ts.tsan_fiber, 0);
@@ -246,12 +246,8 @@ __attribute__((noinline)) void enter_on_host_stack(TaskControl* self, TaskContro
   run_on_stack(host, &run_host_call, &call);
 }
 
-// Claims a parking/parked task for running: clears phase and pending bit.
-std::uint64_t running_state(std::uint64_t s) noexcept { return s & ~(kPhaseMask | kResumePending); }
-
 void complete_park(TaskControl* t) {
-  std::uint64_t s = t->state.load(relaxed);
-  const Resumer resumer(t, generation_of(s));
+  const Resumer resumer(t, generation_of(t->state.load(std::memory_order_relaxed)));
   if (t->on_suspend) {
     try {
       t->on_suspend(t->hook_context, resumer);
@@ -260,34 +256,24 @@ void complete_park(TaskControl* t) {
       // (run() fills it only once the callable has ended), until the task
       // rethrows it at its suspension (rethrow_hook_error).
       t->frame->error = std::current_exception();
-      s = t->state.load(relaxed);
-      while (!t->state.compare_exchange_weak(s, running_state(s), acq_rel, relaxed)) {
-      }
+      t->state.reclaim();
       t->wake_reason = WakeReason::hook_failed;
       run_claimed(t);
       return;
     }
   }
-  s = t->state.load(acquire);
-  for (;;) {
-    if (s & kResumePending) {
-      if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
-        t->wake_reason = WakeReason::resumed;
-        run_claimed(t);
-        return;
-      }
-    } else if ((s & kCancelRequested) && t->interruptible.load(relaxed)) {
-      if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
-        if (t->on_cancel) t->on_cancel(t->hook_context);
-        t->wake_reason = WakeReason::cancelled;
-        run_claimed(t);
-        return;
-      }
-    } else {
-      const std::uint64_t parked = (s & ~kPhaseMask) | static_cast<std::uint64_t>(Phase::parked);
-      if (t->state.compare_exchange_weak(s, parked, acq_rel, acquire)) return;
-    }
+  switch (t->state.complete_park(t->interruptible)) {
+    case ParkEnd::parked:
+      return;
+    case ParkEnd::resumed:
+      t->wake_reason = WakeReason::resumed;
+      break;
+    case ParkEnd::cancelled:
+      if (t->on_cancel) t->on_cancel(t->hook_context);
+      t->wake_reason = WakeReason::cancelled;
+      break;
   }
+  run_claimed(t);
 }
 
 // A detached task that ended with an exception other than Cancelled has
@@ -317,8 +303,7 @@ void finalize(TaskControl* t) {
   const bool in_group = t->ownership == TaskControl::Ownership::group;
   if (Scheduler* scheduler = t->scheduler) scheduler->task_finished(t);
   // running -> finished with the next generation (stale Resumers fail).
-  const std::uint64_t before =
-      t->state.fetch_add(kGenerationUnit + static_cast<std::uint64_t>(Phase::finished), acq_rel);
+  const std::uint64_t before = t->state.finish();
   if (in_group) {
     push_finished_to_group(t);  // the group owner releases it
   } else if (before & kDetached) {
@@ -333,19 +318,26 @@ void finalize(TaskControl* t) {
 }
 
 void after_switch(TaskControl* from) {
-  if (from->exiting) {
-    finalize(from);
-  } else if (from->yielding) {
-    from->yielding = false;  // still running: it only goes back on its scheduler's queue
-    from->wake_reason = WakeReason::resumed;
-    const bool spawned = std::exchange(from->spawning, false);
-    if (Scheduler* scheduler = from->scheduler) {
-      scheduler->requeue(from, spawned ? Scheduler::Requeue::spawned : Scheduler::Requeue::yielded);
-    } else {
-      run_claimed(from);
+  switch (from->switch_request) {
+    case SwitchRequest::park:
+      complete_park(from);
+      return;
+    case SwitchRequest::exit:
+      finalize(from);
+      return;
+    case SwitchRequest::yield:
+    case SwitchRequest::yield_to_child: {
+      // Still running: it only goes back on its scheduler's queue.
+      const bool spawned = from->switch_request == SwitchRequest::yield_to_child;
+      from->switch_request = SwitchRequest::park;
+      from->wake_reason = WakeReason::resumed;
+      if (Scheduler* scheduler = from->scheduler) {
+        scheduler->requeue(from, spawned ? Scheduler::Requeue::spawned : Scheduler::Requeue::yielded);
+      } else {
+        run_claimed(from);
+      }
+      return;
     }
-  } else {
-    complete_park(from);
   }
 }
 
@@ -374,7 +366,7 @@ __attribute__((noinline)) void report_swallowed_cancel_off_stack(TaskControl* t)
   t->frame->run();
   if (t->locals) destroy_task_locals(t);  // on the task's own stack: destructors may suspend
   if (t->cancel_delivered && !t->frame->error) report_swallowed_cancel_off_stack(t);
-  t->exiting = true;
+  t->switch_request = SwitchRequest::exit;
   if (!canary_intact(t->stack)) report_canary_overflow(t);
   leave(t);
   __builtin_unreachable();
@@ -420,7 +412,7 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   t->ownership = TaskControl::Ownership::handle;
   t->joiner.store(nullptr, relaxed);
   t->ownership = TaskControl::Ownership::handle;
-  t->exiting = false;
+  t->switch_request = SwitchRequest::park;
   t->cancel_delivered = false;
   t->cancelled_by_owner = false;
   t->ended_by_cancel = false;
@@ -428,9 +420,7 @@ TaskControl* acquire_control(const char* name, const Stack& given_stack, StackPo
   t->uncaught_exceptions = 0;
   t->interruptible.store(true, relaxed);
   t->parker.state.store(0, relaxed);
-  // Keep the generation growing across lives so old Resumers stay stale.
-  const std::uint64_t generation = generation_of(t->state.load(relaxed)) + 1;
-  t->state.store(generation * kGenerationUnit | static_cast<std::uint64_t>(Phase::running), release);
+  t->state.begin_life();
   return t;
 }
 
@@ -454,7 +444,7 @@ void* frame_address(TaskControl* t, std::size_t size, std::size_t align) {
 void abandon_control(TaskControl* t) noexcept {
   t->frame = nullptr;
   // Never started: mark it finished (same generation) so the registry does not list it.
-  t->state.store((t->state.load(relaxed) & ~kPhaseMask) | static_cast<std::uint64_t>(Phase::finished), release);
+  t->state.abandon();
   release_task(t);
 }
 
@@ -477,8 +467,7 @@ void start_task(TaskControl* t, void* context_top) {
     // way back to the dispatcher); whoever receives the switch hands the
     // parent's continuation to requeue(spawned), where other threads may
     // steal it. Returns when the parent runs again, on whichever thread.
-    parent->yielding = true;
-    parent->spawning = true;
+    parent->switch_request = SwitchRequest::yield_to_child;
     check_canary(parent);
     leave(parent, t);
     return;
@@ -528,7 +517,7 @@ WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_
   // running -> parking with the next generation. Only the task itself moves
   // it out of running; others may only set the cancel bit meanwhile, which
   // an addition preserves.
-  t->state.fetch_add(kGenerationUnit + static_cast<std::uint64_t>(Phase::parking), release);
+  t->state.begin_park();
   check_canary(t);
   leave(t);
   const WakeReason reason = t->wake_reason;
@@ -537,21 +526,9 @@ WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_
 }
 
 Claim claim_task(TaskControl* t, std::uint64_t generation) noexcept {
-  std::uint64_t s = t->state.load(acquire);
-  for (;;) {
-    if (generation_of(s) != generation) return Claim::lost;
-    const Phase phase = phase_of(s);
-    if (phase == Phase::parked) {
-      if (t->state.compare_exchange_weak(s, running_state(s), acq_rel, acquire)) {
-        t->wake_reason = WakeReason::resumed;
-        return Claim::claimed;
-      }
-    } else if (phase == Phase::parking && !(s & kResumePending)) {
-      if (t->state.compare_exchange_weak(s, s | kResumePending, acq_rel, acquire)) return Claim::pending;
-    } else {
-      return Claim::lost;
-    }
-  }
+  const Claim claim = t->state.claim(generation);
+  if (claim == Claim::claimed) t->wake_reason = WakeReason::resumed;
+  return claim;
 }
 
 bool resume_task(TaskControl* t, std::uint64_t generation) {
@@ -585,44 +562,34 @@ void run_claimed_here(TaskControl* t) noexcept { wake_inline(t, true); }
 Scheduler* thread_scheduler() noexcept { return thread_state().scheduler; }
 void set_thread_scheduler(Scheduler* scheduler) noexcept { thread_state().scheduler = scheduler; }
 
+namespace {
+
+// The one way a cancel is delivered: the state word decides (cancel), and
+// a parked interruptible task it won is run here with a cancelled wake.
+CancelEnd deliver_cancel(TaskControl* t, std::uint64_t generation) noexcept {
+  const CancelEnd end = t->state.cancel(t->interruptible, generation);
+  if (end == CancelEnd::claimed) {
+    if (t->on_cancel) t->on_cancel(t->hook_context);
+    t->wake_reason = WakeReason::cancelled;
+    run_claimed(t);
+  }
+  return end;
+}
+
+}  // namespace
+
 void request_cancel(TaskControl* t) noexcept {
   trace_event(TraceKind::cancel, t);
-  std::uint64_t s = t->state.load(acquire);
-  for (;;) {
-    if (phase_of(s) == Phase::finished || (s & kCancelRequested)) return;
-    if (phase_of(s) == Phase::parked && t->interruptible.load(relaxed)) {
-      if (t->state.compare_exchange_weak(s, running_state(s) | kCancelRequested, acq_rel, acquire)) {
-        if (t->on_cancel) t->on_cancel(t->hook_context);
-        t->wake_reason = WakeReason::cancelled;
-        run_claimed(t);
-        return;
-      }
-    } else if (t->state.compare_exchange_weak(s, s | kCancelRequested, acq_rel, acquire)) {
-      return;
-    }
-  }
+  deliver_cancel(t, StateWord::kAnyGeneration);
 }
 
 bool cancel_if_scheduler(TaskControl* t, Scheduler* scheduler) noexcept {
-  std::uint64_t s = t->state.load(acquire);
+  const std::uint64_t s = t->state.load(acquire);
   if (phase_of(s) == Phase::finished || (s & kCancelRequested)) return false;
   if (std::atomic_ref<Scheduler*>(t->scheduler).load(acquire) != scheduler) return false;
   // As request_cancel, but only within the life (and suspension) the state
   // word was read in: the block may have been reused since.
-  const std::uint64_t generation = generation_of(s);
-  for (;;) {
-    if (generation_of(s) != generation || phase_of(s) == Phase::finished || (s & kCancelRequested)) return false;
-    if (phase_of(s) == Phase::parked && t->interruptible.load(relaxed)) {
-      if (t->state.compare_exchange_weak(s, running_state(s) | kCancelRequested, acq_rel, acquire)) {
-        if (t->on_cancel) t->on_cancel(t->hook_context);
-        t->wake_reason = WakeReason::cancelled;
-        run_claimed(t);
-        return true;
-      }
-    } else if (t->state.compare_exchange_weak(s, s | kCancelRequested, acq_rel, acquire)) {
-      return true;
-    }
-  }
+  return deliver_cancel(t, generation_of(s)) != CancelEnd::none;
 }
 
 void wait_finished(TaskControl* t, bool interruptible) {
@@ -633,7 +600,7 @@ void wait_finished(TaskControl* t, bool interruptible) {
   // finishing side's RMW is ordered with ours, so either we see "finished"
   // here or it sees our parker (also when a moved handle re-registers).
   t->joiner.store(&me, relaxed);
-  if (phase_of(t->state.fetch_or(kJoinerWaiting, acq_rel)) == Phase::finished) return;
+  if (t->state.register_joiner()) return;
   // Finalize unparks us after publishing "finished"; any other wake-up is
   // spurious and the loop parks again. A cancelled wait leaves the
   // registration in place: a later unpark is harmless.
@@ -652,7 +619,7 @@ void cancel_and_wait(TaskControl* t) {
 }
 
 void detach_task(TaskControl* t) noexcept {
-  if (phase_of(t->state.fetch_or(kDetached, acq_rel)) == Phase::finished) {
+  if (t->state.detach()) {
     report_if_unhandled(t);
     release_task(t);
   }

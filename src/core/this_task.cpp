@@ -22,7 +22,7 @@ SourceLocation spawn_site() noexcept {
   return t ? SourceLocation::current(t->spawn_file, t->spawn_line, t->spawn_function) : SourceLocation{};
 }
 void cancel() noexcept {
-  if (auto* t = detail::current_task()) t->state.fetch_or(detail::kCancelRequested, std::memory_order_acq_rel);
+  if (auto* t = detail::current_task()) t->state.cancel_self();
 }
 bool cancel_requested() noexcept {
   auto* t = detail::current_task();
@@ -39,7 +39,7 @@ void yield() {
   // Back on the scheduler's queue behind what is runnable, with no park
   // protocol: the task stays "running" and whoever receives the switch
   // requeues it (after_switch).
-  t->yielding = true;
+  t->switch_request = detail::SwitchRequest::yield;
   detail::check_stack_canary(t);
   detail::leave_running_task(t);
   if (t->state.load(std::memory_order_acquire) & detail::kCancelRequested) {

@@ -247,9 +247,11 @@ void record_here(void* packed) noexcept {
   r.id = task->id;
   r.leaf = nullptr;
   if (kind == TraceKind::suspend) {
-    r.leaf = task->spawning   ? "heddle::spawn (continuation queued)"
-             : task->yielding ? "heddle::this_task::yield"
-                              : task->leaf;
+    switch (task->switch_request) {
+      case SwitchRequest::yield_to_child: r.leaf = "heddle::spawn (continuation queued)"; break;
+      case SwitchRequest::yield: r.leaf = "heddle::this_task::yield"; break;
+      default: r.leaf = task->leaf; break;
+    }
   }
   r.file = kind == TraceKind::spawn ? task->spawn_file : nullptr;
   r.line = kind == TraceKind::spawn ? task->spawn_line : 0;

@@ -4,29 +4,9 @@
 // but never freed, so a stale handle can always read one safely), Parker (a
 // one-waiter wake-up slot for a task or a thread), and the switch protocol.
 //
-// The state word (TaskControl::state) packs:
-//   bits 0-1  phase: running, parking, parked, finished
-//   bit  2    resume_pending: a resume arrived while the task was parking
-//   bit  3    cancel_requested: sticky; the next interruptible suspension throws
-//   bit  4    joiner_waiting: a joiner's parker is in TaskControl::joiner
-//   bit  5    detached: whoever sees both detached and finished releases the block
-//   bits 8-   generation: +1 at every suspension and at finish
-//
-// Transitions and who makes them:
-//   running  -> parking   the task itself, in suspend(), before switching out
-//   parking  -> parked    the context the task switched to, after running the
-//                         suspension hook (the task's registers are saved by then)
-//   parking  +pending     any thread, in Resumer::resume(); the parking side then
-//                         resumes the task itself (the resume "arrived early")
-//   parked   -> running   exactly one of: Resumer::resume() (generation must
-//                         match) or cancel() (interruptible parks only); a CAS
-//                         decides, so a task is never resumed twice
-//   running  -> finished  the context the task switched to for the last time
-//   any      +cancel      any thread, in cancel()
-//   any      +joiner      the handle's owner, in join(); finishing then unparks it
-//   any      +detached    the handle's owner, in detach()
-// A Resumer {control, generation} is stale once the generation moved on; it
-// then fails the CAS and does nothing.
+// The state word (TaskControl::state) is a StateWord: its bits, its
+// transitions and who may take each are the table in
+// core/detail/state_word.hpp; only its member functions write it.
 #pragma once
 
 #include <atomic>
@@ -34,6 +14,7 @@
 #include <exception>
 #include "heddle/core/source_location.hpp"
 
+#include "heddle/core/detail/state_word.hpp"
 #include "heddle/core/scheduler.hpp"
 #include "heddle/core/source_location.hpp"
 #include "heddle/arch/sanitizer.hpp"
@@ -47,16 +28,13 @@ namespace heddle::detail {
 
 struct TaskControl;
 
-enum class Phase : std::uint64_t { running = 0, parking = 1, parked = 2, finished = 3 };
-inline constexpr std::uint64_t kPhaseMask = 3;
-inline constexpr std::uint64_t kResumePending = 4;
-inline constexpr std::uint64_t kCancelRequested = 8;
-inline constexpr std::uint64_t kJoinerWaiting = 16;
-inline constexpr std::uint64_t kDetached = 32;
-inline constexpr std::uint64_t kGenerationUnit = 256;
-
-inline Phase phase_of(std::uint64_t s) noexcept { return static_cast<Phase>(s & kPhaseMask); }
-inline std::uint64_t generation_of(std::uint64_t s) noexcept { return s / kGenerationUnit; }
+// What the task asks of the context it switches to (after_switch).
+enum class SwitchRequest : std::uint8_t {
+  park,            // it suspended: complete its park (the default)
+  yield,           // requeue it on its scheduler, still running (this_task::yield)
+  yield_to_child,  // as yield, to let a child it spawned run first (work-first spawn)
+  exit,            // its last switch: finish it
+};
 
 enum class WakeReason : std::uint8_t { resumed, cancelled, hook_failed };
 
@@ -118,7 +96,7 @@ struct TaskControl {
   // uncaught count. Every switch saves the outgoing context's and installs
   // the incoming one's; spawn starts it empty.
   void* caught_exceptions = nullptr;
-  std::atomic<std::uint64_t> state{0};
+  StateWord state;  // core/detail/state_word.hpp: who runs the task next
 
   // The current suspension (valid while parking/parked).
   void (*on_suspend)(void* context, const Resumer& resumer) = nullptr;
@@ -126,9 +104,7 @@ struct TaskControl {
   void* hook_context = nullptr;
   const char* leaf = nullptr;    // what it waits in, for dump_tasks: a string literal, or null
   std::atomic<bool> interruptible{true};
-  bool exiting = false;          // the last switch out: finish, not park
-  bool yielding = false;         // switching out to be requeued on its scheduler (this_task::yield)
-  bool spawning = false;         // with yielding: switching out to let a child it spawned run (work-first)
+  SwitchRequest switch_request = SwitchRequest::park;  // what its next switch out asks for
   bool dispatched = false;       // entered by its scheduler's dispatcher, not inline by another context
   bool cancel_delivered = false; // a suspension has reported cancellation to the task
   // Its stack came from a bounded StackPool: sized from what the task's own
@@ -259,11 +235,6 @@ WakeReason suspend_current(void (*on_suspend)(void*, const Resumer&), void (*on_
                            void* context, bool interruptible, const char* leaf = nullptr);
 
 // Waking and cancelling.
-enum class Claim : std::uint8_t {
-  lost,     // stale handle, or another resume/cancel won
-  claimed,  // won a parked task: the caller must run it (run_claimed)
-  pending,  // won a task still parking: the parking side runs it
-};
 Claim claim_task(TaskControl* task, std::uint64_t generation) noexcept;
 bool resume_task(TaskControl* task, std::uint64_t generation);  // explicit: inline on this thread
 bool wake_task(TaskControl* task, std::uint64_t generation) noexcept;  // the wake policy
