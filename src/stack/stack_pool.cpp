@@ -270,17 +270,25 @@ StackPool::~StackPool() {
 namespace {
 
 // The per-thread cache of the default pool. Trivially destructible, so its
-// access needs no TLS wrapper; the thread-exit flush is armed separately the
-// first time a stack is cached. A task may move between threads, so the
+// access needs no TLS wrapper; the thread-exit flush is armed separately,
+// when the cache is registered. A task may move between threads, so the
 // cache is only reached through thread_stack_cache() (not inlined: no
 // caller keeps a thread-local's address across a switch).
+//
+// Who may put stacks into a thread's cache: its own thread only, in acquire
+// (a refill from the free list) and in release, and only while the cache
+// is registered. Whichever of the two would put the first stack in
+// registers the cache (enlist_thread_cache) before it does: stats() then
+// counts what the cache holds as idle, and the thread-exit flush is armed
+// to give it all back. A cache holding stacks unregistered is a leak: they
+// are counted live, and are lost when the thread exits.
 constexpr std::size_t kThreadCacheStacks = 16;
 struct ThreadStackCache {
   Stack stacks[kThreadCacheStacks];
   // Written by the owning thread only (plain load + store, no locked
   // instruction); read racily by StackPool::stats() through the registry.
   std::atomic<std::size_t> count{0};
-  bool registered = false;
+  bool registered = false;  // owner only: in the registry, its flush armed
   std::size_t size() const noexcept { return count.load(std::memory_order_relaxed); }
   void set_size(std::size_t n) noexcept { count.store(n, std::memory_order_relaxed); }
 };
@@ -288,9 +296,9 @@ thread_local ThreadStackCache t_stack_cache;
 
 __attribute__((noinline)) ThreadStackCache& thread_stack_cache() noexcept { return t_stack_cache; }
 
-// Every thread cache that holds or held stacks, for stats(): the number of
-// stacks in use is derived (made - idle - cached), so acquire and release
-// touch no shared counter.
+// Every registered thread cache (one that may hold stacks), for stats():
+// the number of stacks in use is derived (made - idle - cached), so acquire
+// and release touch no shared counter.
 struct CacheRegistry {
   std::mutex mutex;
   std::vector<ThreadStackCache*> caches;
@@ -319,6 +327,16 @@ struct ThreadStackCacheFlush {
   ~ThreadStackCacheFlush() { StackPoolAccess::flush(t_stack_cache); }
 };
 thread_local ThreadStackCacheFlush t_stack_cache_flush;
+
+// Out of line: once per thread. The registry lock is taken before the
+// pool's, never under it, so callers hold no pool lock here.
+__attribute__((noinline)) void enlist_thread_cache(ThreadStackCache& cache) noexcept {
+  t_stack_cache_flush.armed = true;  // registers the flush at thread exit
+  CacheRegistry& registry = cache_registry();
+  std::lock_guard lock(registry.mutex);
+  registry.caches.push_back(&cache);  // may throw bad_alloc: then we terminate, as for any noexcept
+  cache.registered = true;
+}
 }  // namespace
 
 // Inlined into acquire(): returning a Stack through memory from an
@@ -343,7 +361,10 @@ Stack StackPool::acquire() {
     ThreadStackCache& cache = thread_stack_cache();
     std::size_t count = cache.size();
     if (count == 0) {
-      // Refill half the cache under one lock (resident stacks only).
+      // Refill half the cache under one lock (resident stacks only), into a
+      // registered cache: a thread that only acquires (its tasks finish on
+      // other threads) must give these back when it exits too.
+      if (!cache.registered) [[unlikely]] enlist_thread_cache(cache);
       std::lock_guard lock(mutex_);
       while (count < kThreadCacheStacks / 2 && idle_.size() > cold_) {
         cache.stacks[count++] = idle_.back();
@@ -497,13 +518,7 @@ void StackPool::release(const Stack& stack) noexcept {
       cache.set_size(count);
     }
     if (count < kThreadCacheStacks) {
-      if (!cache.registered) {
-        t_stack_cache_flush.armed = true;  // registers the flush at thread exit
-        CacheRegistry& registry = cache_registry();
-        std::lock_guard lock(registry.mutex);
-        registry.caches.push_back(&cache);  // may throw bad_alloc: then we terminate, as for any noexcept
-        cache.registered = true;
-      }
+      if (!cache.registered) [[unlikely]] enlist_thread_cache(cache);
       cache.stacks[count] = stack;
       cache.set_size(count + 1);
       return;

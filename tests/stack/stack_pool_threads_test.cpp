@@ -1,4 +1,5 @@
-// StackPool under concurrent acquire and release (run under TSan too).
+// StackPool under concurrent acquire and release (run under TSan too), and
+// the default pool's per-thread caches across thread exit.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -45,6 +46,40 @@ TEST(StackPoolThreads, NoStackHasTwoOwners) {
     EXPECT_EQ(stats.idle, stats.guarded_created + stats.canary_created);
     EXPECT_LE(stats.idle, 16u);
   }
+}
+
+// The default pool's per-thread caches: a thread's cached stacks count as
+// idle while it lives and go back to the free list when it exits, so the
+// stacks counted live after a thread is joined are those still handed out.
+std::size_t live_default_stacks() { return StackPool::default_pool().stats().live; }
+
+// Fills the default pool's free list with resident stacks, so that the
+// next thread to acquire one refills its cache from there.
+void warm_default_pool() {
+  std::thread([] {
+    std::vector<Stack> held;
+    for (int i = 0; i < 32; ++i) held.push_back(StackPool::default_pool().acquire());
+    for (const Stack& stack : held) StackPool::default_pool().release(stack);
+  }).join();
+}
+
+// Starts and joins a few threads that do nothing. glibc gives a new thread
+// the stack, and so the static TLS, of one joined before: a cache that a
+// dead thread left registered would then read as empty (or worse).
+void reuse_dead_threads_tls() {
+  for (int i = 0; i < 4; ++i) std::thread([] {}).join();
+}
+
+TEST(DefaultPoolThreadCache, ThreadThatOnlyAcquiresLeavesNothingBehind) {
+  warm_default_pool();
+  const std::size_t before = live_default_stacks();
+  // The thread's first acquire refills its cache from the free list; the
+  // stack it took is released here, so the thread itself never releases.
+  Stack taken;
+  std::thread([&taken] { taken = StackPool::default_pool().acquire(); }).join();
+  StackPool::default_pool().release(taken);
+  reuse_dead_threads_tls();
+  EXPECT_EQ(live_default_stacks(), before);
 }
 
 }  // namespace
