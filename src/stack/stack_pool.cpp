@@ -282,13 +282,29 @@ namespace {
 // counts what the cache holds as idle, and the thread-exit flush is armed
 // to give it all back. A cache holding stacks unregistered is a leak: they
 // are counted live, and are lost when the thread exits.
+//
+// When the cache is retired: the flush runs among the thread's
+// thread_local destructors, in reverse order of their construction, so
+// those of objects made before the cache was first registered run after
+// it, and may still acquire and release stacks (a thread_local holding a
+// task, a Stack, a WithStack). So the flush gives every stack back,
+// deregisters the cache and retires it, for good: acquire and release then
+// go straight to the shared free list on that thread. A retired cache is
+// never registered again, so the registry never points into a dead
+// thread's TLS (the flush would not run a second time to take it out).
+//
+//   state       enters by                            stacks in it  registry
+//   unused      thread start                         none          absent
+//   registered  first refill or release (enlist)     0 to 16       present
+//   retired     the thread-exit flush                none          absent
 constexpr std::size_t kThreadCacheStacks = 16;
+enum class CacheState : std::uint8_t { unused, registered, retired };
 struct ThreadStackCache {
   Stack stacks[kThreadCacheStacks];
   // Written by the owning thread only (plain load + store, no locked
   // instruction); read racily by StackPool::stats() through the registry.
   std::atomic<std::size_t> count{0};
-  bool registered = false;  // owner only: in the registry, its flush armed
+  CacheState state = CacheState::unused;  // owner only
   std::size_t size() const noexcept { return count.load(std::memory_order_relaxed); }
   void set_size(std::size_t n) noexcept { count.store(n, std::memory_order_relaxed); }
 };
@@ -317,7 +333,7 @@ struct StackPoolAccess {
     std::lock_guard lock(registry.mutex);
     cache.set_size(0);
     std::erase(registry.caches, &cache);
-    cache.registered = false;
+    cache.state = CacheState::retired;
   }
 };
 
@@ -328,14 +344,17 @@ struct ThreadStackCacheFlush {
 };
 thread_local ThreadStackCacheFlush t_stack_cache_flush;
 
-// Out of line: once per thread. The registry lock is taken before the
-// pool's, never under it, so callers hold no pool lock here.
-__attribute__((noinline)) void enlist_thread_cache(ThreadStackCache& cache) noexcept {
+// Registers an unused cache; false for a retired one, which the caller
+// must then leave alone. Out of line: once per thread. The registry lock is
+// taken before the pool's, never under it, so callers hold no pool lock.
+__attribute__((noinline)) bool enlist_thread_cache(ThreadStackCache& cache) noexcept {
+  if (cache.state == CacheState::retired) return false;
   t_stack_cache_flush.armed = true;  // registers the flush at thread exit
   CacheRegistry& registry = cache_registry();
   std::lock_guard lock(registry.mutex);
   registry.caches.push_back(&cache);  // may throw bad_alloc: then we terminate, as for any noexcept
-  cache.registered = true;
+  cache.state = CacheState::registered;
+  return true;
 }
 }  // namespace
 
@@ -360,11 +379,10 @@ Stack StackPool::acquire() {
   if (thread_cached_) {
     ThreadStackCache& cache = thread_stack_cache();
     std::size_t count = cache.size();
-    if (count == 0) {
-      // Refill half the cache under one lock (resident stacks only), into a
-      // registered cache: a thread that only acquires (its tasks finish on
-      // other threads) must give these back when it exits too.
-      if (!cache.registered) [[unlikely]] enlist_thread_cache(cache);
+    // Refill half the cache under one lock (resident stacks only), into a
+    // registered cache: a thread that only acquires (its tasks finish on
+    // other threads) must give these back when it exits too.
+    if (count == 0 && (cache.state == CacheState::registered || enlist_thread_cache(cache))) {
       std::lock_guard lock(mutex_);
       while (count < kThreadCacheStacks / 2 && idle_.size() > cold_) {
         cache.stacks[count++] = idle_.back();
@@ -518,7 +536,10 @@ void StackPool::release(const Stack& stack) noexcept {
       cache.set_size(count);
     }
     if (count < kThreadCacheStacks) {
-      if (!cache.registered) [[unlikely]] enlist_thread_cache(cache);
+      if (cache.state != CacheState::registered && !enlist_thread_cache(cache)) [[unlikely]] {
+        release_shared(stack);  // retired: the thread is exiting
+        return;
+      }
       cache.stacks[count] = stack;
       cache.set_size(count + 1);
       return;

@@ -82,5 +82,34 @@ TEST(DefaultPoolThreadCache, ThreadThatOnlyAcquiresLeavesNothingBehind) {
   EXPECT_EQ(live_default_stacks(), before);
 }
 
+// Built before the thread's stack cache is first used, so destroyed after
+// the cache's thread-exit flush has run; it then acquires and releases
+// default-pool stacks, as a thread_local that holds tasks or stacks may.
+struct ReleasesAtThreadExit {
+  std::vector<Stack> held;
+  ~ReleasesAtThreadExit() {
+    StackPool& pool = StackPool::default_pool();
+    held.push_back(pool.acquire());
+    held.push_back(pool.acquire());
+    for (const Stack& stack : held) pool.release(stack);
+  }
+};
+
+TEST(DefaultPoolThreadCache, ReleasesAfterTheExitFlushLeaveNoCacheBehind) {
+  warm_default_pool();
+  const std::size_t before = live_default_stacks();
+  for (int round = 0; round < 3; ++round) {
+    std::thread([] {
+      static thread_local ReleasesAtThreadExit late;
+      StackPool& pool = StackPool::default_pool();
+      late.held.push_back(pool.acquire());
+      Stack cached = pool.acquire();
+      pool.release(cached);  // arms the flush: after `late`, so it runs first
+    }).join();
+    reuse_dead_threads_tls();
+    EXPECT_EQ(live_default_stacks(), before) << "after thread " << round;
+  }
+}
+
 }  // namespace
 }  // namespace heddle
