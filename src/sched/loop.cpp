@@ -51,31 +51,11 @@ Loop* Loop::current() noexcept {
   return t_running_loop;
 }
 
-void Loop::push_local(detail::TaskControl* task) noexcept {
-  task->next_runnable = nullptr;
-  if (local_tail_) local_tail_->next_runnable = task; else local_head_ = task;
-  local_tail_ = task;
-}
+void Loop::push_local(detail::TaskControl* task) noexcept { local_.push_back(task); }
 
-detail::TaskControl* Loop::pop_local() noexcept {
-  detail::TaskControl* task = local_head_;
-  if (task) {
-    local_head_ = task->next_runnable;
-    if (!local_head_) local_tail_ = nullptr;
-    task->next_runnable = nullptr;
-  }
-  return task;
-}
+detail::TaskControl* Loop::pop_local() noexcept { return local_.pop_front(); }
 
-void Loop::take_remote() noexcept {
-  detail::TaskControl* fifo =
-      detail::reversed<&detail::TaskControl::next_runnable>(remote_.exchange(nullptr, std::memory_order_acquire));
-  while (fifo) {
-    detail::TaskControl* next = fifo->next_runnable;
-    push_local(fifo);
-    fifo = next;
-  }
-}
+void Loop::take_remote() noexcept { local_.append_chain(remote_.take_all_in_arrival_order()); }
 
 void Loop::notify() noexcept {
   if (sleeping_.exchange(false, std::memory_order_acq_rel)) {
@@ -91,10 +71,7 @@ void Loop::schedule(detail::TaskControl* claimed) noexcept {
   // Counted from before the push (which may let the loop finish and be
   // destroyed) until notify() is done with the loop: ~Loop waits for zero.
   remote_wakers_.fetch_add(1, std::memory_order_acq_rel);
-  detail::TaskControl* head = remote_.load(std::memory_order_relaxed);
-  do {
-    claimed->next_runnable = head;
-  } while (!remote_.compare_exchange_weak(head, claimed, std::memory_order_release, std::memory_order_relaxed));
+  remote_.push(claimed);
   notify();
   remote_wakers_.fetch_sub(1, std::memory_order_acq_rel);
 }
@@ -102,7 +79,7 @@ void Loop::schedule(detail::TaskControl* claimed) noexcept {
 detail::TaskControl* Loop::take_next_here() noexcept {
   // A budget per turn, so that a ping-pong of direct hand-overs still lets
   // the loop look at its timers and remote queue.
-  if (direct_budget_ <= 0 || !local_head_ || stop_requested_.load(std::memory_order_relaxed) ||
+  if (direct_budget_ <= 0 || local_.empty() || stop_requested_.load(std::memory_order_relaxed) ||
       !on_scheduler_thread()) {
     return nullptr;
   }
@@ -143,7 +120,7 @@ void Loop::stop() noexcept {
 void Loop::sleep_until_work(Clock::time_point deadline) {
   sleeping_.store(true, std::memory_order_seq_cst);
   // Re-check after announcing the sleep: a push from now on writes the eventfd.
-  if (remote_.load(std::memory_order_seq_cst) || stop_requested_.load(std::memory_order_acquire) ||
+  if (!remote_.empty(std::memory_order_seq_cst) || stop_requested_.load(std::memory_order_acquire) ||
       live_.load(std::memory_order_acquire) == 0) {
     sleeping_.store(false, std::memory_order_relaxed);
     return;
@@ -201,14 +178,10 @@ class Loop::RunScope {
 // The start of every turn: remote wake-ups, expired timers, the driver.
 // Inlined into both of its callers, as it was written inside run() before.
 __attribute__((always_inline)) inline void Loop::gather_work() {
-  if (remote_.load(std::memory_order_relaxed)) take_remote();
+  if (!remote_.empty()) take_remote();
   if (!timers_.maybe_empty()) {
     const detail::FiredTimers fired = timers_.fire_expired(Clock::now());
-    for (detail::TaskControl* task = fired.tasks; task;) {
-      detail::TaskControl* next = task->next_runnable;
-      push_local(task);
-      task = next;
-    }
+    local_.append_chain(fired.tasks);
     detail::run_timer_callbacks(fired.callbacks);
   }
   if (driver_) driver_->poll();
@@ -239,9 +212,9 @@ void Loop::run() {
       if (stop_requested_.load(std::memory_order_relaxed)) break;
     }
     if (stop_requested_.exchange(false, std::memory_order_acq_rel)) return;  // consumed: the next run() runs
-    if (local_head_) continue;
+    if (!local_.empty()) continue;
     if (live_.load(std::memory_order_acquire) == 0 && timers_.size() == 0 &&
-        !remote_.load(std::memory_order_acquire)) {
+        remote_.empty(std::memory_order_acquire)) {
       return;
     }
     sleep_until_work(timers_.next_deadline());
@@ -296,7 +269,7 @@ void Loop::run_until_finished(const detail::TaskControl* task) {
       detail::run_claimed_here(next);
     }
     if (stop_requested_.exchange(false, std::memory_order_acq_rel)) stop_for_next_run = true;
-    if (local_head_ || detail::is_finished(task)) continue;
+    if (!local_.empty() || detail::is_finished(task)) continue;
     sleep_until_work(timers_.next_deadline());
   }
   if (stop_for_next_run) stop_requested_.store(true, std::memory_order_release);

@@ -21,6 +21,7 @@
 #include "heddle/arch/cpu_relax.hpp"
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/core/detail/spin_lock.hpp"
+#include "heddle/core/detail/treiber_stack.hpp"
 #include "heddle/sched/detail/work_stealing_deque.hpp"
 #include "wake_fd.hpp"
 
@@ -47,12 +48,11 @@ struct PoolWorker {
   // Owner only.
   TaskControl* lifo = nullptr;
   int lifo_streak = 0;           // tasks run from the slot in a row
-  TaskControl* pinned_head = nullptr;  // pinned tasks taken from the inbox, FIFO
-  TaskControl* pinned_tail = nullptr;
+  IntrusiveQueue<TaskControl, &TaskControl::next_runnable> pinned;  // taken from the inbox, FIFO
   std::uint64_t random = 0;
   unsigned tick = 0;
-  // Pinned tasks queued from any thread: a Treiber stack linked by next_runnable.
-  std::atomic<TaskControl*> inbox{nullptr};
+  // Pinned tasks queued from any thread.
+  TreiberStack<TaskControl, &TaskControl::next_runnable> inbox;
   // Parking: `word` is the futex; `listed` is guarded by Pool::sleep_mutex_.
   std::atomic<std::uint32_t> word{0};
   bool listed = false;
@@ -206,11 +206,9 @@ Pool::~Pool() {
 // ---- queues
 
 void Pool::push_global(TaskControl* task) noexcept {
-  task->next_runnable = nullptr;
   {
     std::lock_guard lock(global_mutex_);
-    if (global_tail_) global_tail_->next_runnable = task; else global_head_ = task;
-    global_tail_ = task;
+    global_.push_back(task);
     global_size_.fetch_add(1, std::memory_order_relaxed);
   }
   wake_one();
@@ -219,11 +217,8 @@ void Pool::push_global(TaskControl* task) noexcept {
 TaskControl* Pool::pop_global() noexcept {
   if (global_size_.load(std::memory_order_relaxed) == 0) return nullptr;
   std::lock_guard lock(global_mutex_);
-  TaskControl* task = global_head_;
+  TaskControl* task = global_.pop_front();
   if (task) {
-    global_head_ = task->next_runnable;
-    if (!global_head_) global_tail_ = nullptr;
-    task->next_runnable = nullptr;
     global_size_.fetch_sub(1, std::memory_order_relaxed);
   }
   return task;
@@ -242,10 +237,7 @@ void Pool::push_local(PoolWorker& worker, TaskControl* task) noexcept {
 }
 
 void Pool::push_inbox(PoolWorker& worker, TaskControl* task) noexcept {
-  TaskControl* head = worker.inbox.load(std::memory_order_relaxed);
-  do {
-    task->next_runnable = head;
-  } while (!worker.inbox.compare_exchange_weak(head, task, std::memory_order_release, std::memory_order_relaxed));
+  worker.inbox.push(task);
   detail::parking_fence();  // the producer's half of the parking protocol
   if (worker.listed_hint.load(std::memory_order_relaxed)) wake(worker);
 }
@@ -326,18 +318,10 @@ TaskControl* Pool::find_work(PoolWorker& worker) noexcept {
       return task;
     }
   }
-  if (worker.inbox.load(std::memory_order_relaxed)) {
-    TaskControl* fifo =
-        detail::reversed<&TaskControl::next_runnable>(worker.inbox.exchange(nullptr, std::memory_order_acquire));
-    // Behind those already taken.
-    if (worker.pinned_tail) worker.pinned_tail->next_runnable = fifo; else worker.pinned_head = fifo;
-    while (fifo && fifo->next_runnable) fifo = fifo->next_runnable;
-    worker.pinned_tail = fifo;
+  if (!worker.inbox.empty()) {
+    worker.pinned.append_chain(worker.inbox.take_all_in_arrival_order());  // behind those already taken
   }
-  if (TaskControl* task = worker.pinned_head) {
-    worker.pinned_head = task->next_runnable;
-    if (!worker.pinned_head) worker.pinned_tail = nullptr;
-    task->next_runnable = nullptr;
+  if (TaskControl* task = worker.pinned.pop_front()) {
     worker.lifo_streak = 0;
     return task;
   }
@@ -373,7 +357,7 @@ TaskControl* Pool::steal_from_others(PoolWorker& worker) noexcept {
 }
 
 bool Pool::has_work_for(const PoolWorker& worker) const noexcept {
-  if (worker.inbox.load(std::memory_order_relaxed) || worker.pinned_head || worker.lifo ||
+  if (!worker.inbox.empty() || !worker.pinned.empty() || worker.lifo ||
       global_size_.load(std::memory_order_relaxed) != 0) {
     return true;
   }

@@ -3,6 +3,8 @@
 
 #include <sched.h>
 
+#include "heddle/core/detail/intrusive_queue.hpp"
+
 namespace heddle::detail {
 
 namespace {
@@ -108,27 +110,22 @@ void run_timer_callbacks(TimerEntry* fired) noexcept {
 }
 
 FiredTimers TimerQueue::fire_expired(Clock::time_point now) noexcept {
-  FiredTimers fired;
-  TaskControl* task_tail = nullptr;
-  TimerEntry* callback_tail = nullptr;
+  IntrusiveQueue<TaskControl, &TaskControl::next_runnable> tasks;
+  IntrusiveQueue<TimerEntry, &TimerEntry::next_fired> callbacks;
   lock_.lock();
   while (!heap_.empty() && heap_.front()->deadline <= now) {
     TimerEntry* entry = heap_.front();
     remove_at(0);
     if (entry->callback) {
       entry->callback_state.store(TimerEntry::firing, std::memory_order_relaxed);
-      entry->next_fired = nullptr;
-      if (callback_tail) callback_tail->next_fired = entry; else fired.callbacks = entry;
-      callback_tail = entry;
+      callbacks.push_back(entry);
     } else if (TaskControl* task = entry->expire(entry)) {
-      task->next_runnable = nullptr;
-      if (task_tail) task_tail->next_runnable = task; else fired.tasks = task;
-      task_tail = task;
+      tasks.push_back(task);
     }
   }
   armed_.store(heap_.size(), std::memory_order_relaxed);
   lock_.unlock();
-  return fired;
+  return FiredTimers{tasks.take_all(), callbacks.take_all()};
 }
 
 Clock::time_point TimerQueue::next_deadline() const noexcept {

@@ -28,7 +28,9 @@
 #include <memory>
 #include <thread>
 
+#include "heddle/core/detail/intrusive_queue.hpp"
 #include "heddle/core/detail/spin_lock.hpp"
+#include "heddle/core/detail/treiber_stack.hpp"
 #include "heddle/core/scheduler.hpp"
 #include "heddle/core/task.hpp"
 #include "heddle/sched/detail/loop_driver.hpp"
@@ -135,10 +137,9 @@ class Loop final : public Scheduler {
   std::atomic<int> remote_wakers_{0};  // threads between a remote push and the end of its notify()
   int direct_budget_ = 0;  // direct task-to-task hand-overs left in this turn
   // Local run queue: only the loop's thread touches it.
-  detail::TaskControl* local_head_ = nullptr;
-  detail::TaskControl* local_tail_ = nullptr;
-  // Remote queue: a lock-free stack pushed by other threads, linked by next_runnable.
-  std::atomic<detail::TaskControl*> remote_{nullptr};
+  detail::IntrusiveQueue<detail::TaskControl, &detail::TaskControl::next_runnable> local_;
+  // Remote queue: pushed by other threads, taken whole by the loop's thread.
+  detail::TreiberStack<detail::TaskControl, &detail::TaskControl::next_runnable> remote_;
   // Every live task of the loop, for cancelling them at destruction.
   detail::SpinLock tasks_lock_;
   detail::TaskControl* tasks_head_ = nullptr;

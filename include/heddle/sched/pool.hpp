@@ -67,6 +67,7 @@
 #include <mutex>
 #include <vector>
 
+#include "heddle/core/detail/intrusive_queue.hpp"
 #include "heddle/core/scheduler.hpp"
 #include "heddle/core/task.hpp"
 #include "heddle/sched/detail/loop_driver.hpp"
@@ -187,8 +188,7 @@ class Pool final : public Scheduler {
   std::atomic<bool> accepting_{true};
   // Global queue: FIFO, linked by next_runnable.
   std::mutex global_mutex_;
-  detail::TaskControl* global_head_ = nullptr;
-  detail::TaskControl* global_tail_ = nullptr;
+  detail::IntrusiveQueue<detail::TaskControl, &detail::TaskControl::next_runnable> global_;
   std::atomic<std::size_t> global_size_{0};
   // Parking.
   std::mutex sleep_mutex_;
