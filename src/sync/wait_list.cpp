@@ -148,37 +148,20 @@ void WakeBatch::add(Wakeup&& wakeup) noexcept {
     node->next_handed = nodes_;
     nodes_ = node;
   }
-  if (TaskControl* task = std::exchange(wakeup.task_, nullptr)) {
-    task->next_deferred = nullptr;
-    if (tasks_tail_) tasks_tail_->next_deferred = task; else tasks_ = task;
-    tasks_tail_ = task;
-  }
-  if (Parker* parker = std::exchange(wakeup.parker_, nullptr)) {
-    parker->next_in_batch = nullptr;
-    if (parkers_tail_) parkers_tail_->next_in_batch = parker; else parkers_ = parker;
-    parkers_tail_ = parker;
-  }
+  if (TaskControl* task = std::exchange(wakeup.task_, nullptr)) tasks_.push_back(task);
+  if (Parker* parker = std::exchange(wakeup.parker_, nullptr)) parkers_.push_back(parker);
   wakeup.claimed_ = false;
 }
 
 void WakeBatch::run() noexcept {
-  tasks_tail_ = nullptr;
-  parkers_tail_ = nullptr;
   while (WaitNode* node = nodes_) {
     nodes_ = node->next_handed;  // read before the flag: then the node may go
     node->handed_over.store(true, std::memory_order_release);
   }
-  // Read each link before running: a run task may reuse the link field.
-  while (TaskControl* task = tasks_) {
-    tasks_ = task->next_deferred;
-    task->next_deferred = nullptr;
-    run_claimed(task);
-  }
-  while (Parker* parker = parkers_) {
-    parkers_ = parker->next_in_batch;
-    parker->next_in_batch = nullptr;
-    parker->unpark();
-  }
+  // Each is popped (its link read and cleared) before it runs: a run task
+  // may reuse the link field.
+  while (TaskControl* task = tasks_.pop_front()) run_claimed(task);
+  while (Parker* parker = parkers_.pop_front()) parker->unpark();
 }
 
 namespace {

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "heddle/core/detail/intrusive_queue.hpp"
 #include "heddle/core/detail/spin_lock.hpp"
 #include "heddle/core/suspend.hpp"
 
@@ -120,12 +121,10 @@ class WakeBatch {
   void run() noexcept;
 
  private:
-  // FIFO lists, so that waiters are woken in the order they were claimed.
-  WaitNode* nodes_ = nullptr;
-  TaskControl* tasks_ = nullptr;
-  TaskControl* tasks_tail_ = nullptr;
-  Parker* parkers_ = nullptr;
-  Parker* parkers_tail_ = nullptr;
+  WaitNode* nodes_ = nullptr;  // a stack (their flags are set all at once), linked by next_handed
+  // FIFO, so that waiters are woken in the order they were claimed.
+  IntrusiveQueue<TaskControl, &TaskControl::next_deferred> tasks_;
+  IntrusiveQueue<Parker, &Parker::next_in_batch> parkers_;
 };
 
 enum class WaitStatus : std::uint8_t { woken, timed_out };
