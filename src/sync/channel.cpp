@@ -1,5 +1,13 @@
-// heddle sync: the untyped half of Channel<T> and select_on (see
-// include/heddle/sync/channel.hpp).
+// heddle sync: the untyped half of Channel<T> and select_on (the API in
+// include/heddle/sync/channel.hpp, its invariants at the top; the typed
+// attempts in include/heddle/sync/detail/channel_impl.hpp).
+//
+// A plain send or receive follows sync/detail/wait_list.hpp's protocol: under
+// the channel's lock, one attempt (typed, behind a function pointer) either
+// completes the operation, claiming the peer it hands to or takes from, or
+// finds nothing ready; then the caller parks its own node on the senders or
+// receivers and a later attempt of a peer completes it. The claimed peer is
+// woken after the lock is released.
 //
 // A select parks one WaitNode per operation, each on its own channel's list,
 // and all of them share one claim, so that of every waker that finds one of
@@ -24,7 +32,7 @@
 // A select that claimed itself for an operation whose parked peers all
 // turned out to be leaving (cancelled, timed out) completed nothing: it
 // withdraws and starts over.
-#include "heddle/sync/channel.hpp"
+#include "heddle/sync/detail/channel_core.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -95,6 +103,41 @@ void throw_bad_capacity(std::ptrdiff_t capacity) {
 
 namespace {
 
+std::uintptr_t run_channel_operation(ChannelCore& core, bool is_send, void* channel, void* payload,
+                                     AttemptFn attempt, bool wait) {
+  std::uintptr_t outcome = kChannelWaiting;
+  Wakeup wakeup;  // declared first: runs after the lock is released
+  core.lock.lock();
+  Attempt attempt_result;
+  try {
+    attempt_result = attempt(channel, payload, outcome, SelfClaim{}, 0, wakeup);
+  } catch (...) {  // a buffer that could not grow: nothing moved
+    core.lock.unlock();
+    throw;
+  }
+  if (attempt_result == Attempt::done || !wait) {
+    core.lock.unlock();
+    return outcome;
+  }
+  // Not ready: nobody was claimed, so `wakeup` is empty.
+  WaitNode node;
+  node.payload = payload;
+  wait_on(core.lock, is_send ? core.senders : core.receivers, node);  // releases the lock
+  return node.result;  // set by the peer that claimed us, or by close()
+}
+
+}  // namespace
+
+std::uintptr_t channel_send(ChannelCore& core, void* channel, void* value, AttemptFn attempt, bool wait) {
+  return run_channel_operation(core, true, channel, value, attempt, wait);
+}
+
+std::uintptr_t channel_receive(ChannelCore& core, void* channel, void* slot, AttemptFn attempt, bool wait) {
+  return run_channel_operation(core, false, channel, slot, attempt, wait);
+}
+
+namespace {
+
 WaitList& list_of(SelectOp& op) noexcept { return op.is_send ? op.core->senders : op.core->receivers; }
 
 // Unlinks the first `registered` nodes that are still linked and returns the
@@ -133,7 +176,7 @@ void register_all(SelectOp* ops, std::size_t count, const SelfClaim& self, Regis
     op.core->lock.lock();
     Attempt attempt;
     try {
-      attempt = op.attempt(op, self, reg.peer);
+      attempt = op.attempt(op.channel, op.node.payload, op.node.result, self, op.node.tag, reg.peer);
     } catch (...) {
       op.core->lock.unlock();
       reg.error = std::current_exception();
@@ -237,7 +280,7 @@ std::size_t select_try(SelectOp* ops, std::size_t count) {
     op.core->lock.lock();
     Attempt attempt;
     try {
-      attempt = op.attempt(op, SelfClaim{}, wakeup);
+      attempt = op.attempt(op.channel, op.node.payload, op.node.result, SelfClaim{}, 0, wakeup);
     } catch (...) {
       op.core->lock.unlock();
       throw;

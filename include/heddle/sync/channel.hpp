@@ -27,146 +27,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <optional>
 #include <type_traits>
-#include <utility>
-#include <variant>
 
-#include "heddle/sync/detail/wait_list.hpp"
+#include "heddle/sync/detail/channel_core.hpp"
+#include "heddle/sync/detail/ring_buffer.hpp"
 
 namespace heddle {
-
-template <class T>
-class Channel;
 
 // What try_send did with the value. On `full` and `closed` the value was not
 // moved from: the caller still has it.
 enum class SendStatus : std::uint8_t { sent, full, closed };
-
-namespace detail {
-
-// The outcome a channel operation writes into its WaitNode::result (under
-// the channel's lock) when it completes.
-inline constexpr std::uintptr_t kChannelWaiting = 0;
-inline constexpr std::uintptr_t kChannelDone = 1;    // value handed over / taken
-inline constexpr std::uintptr_t kChannelClosed = 2;  // the channel was closed: nothing moved
-
-// What one attempt at an operation, under the channel's lock, came to.
-enum class Attempt : std::uint8_t {
-  not_ready,      // nothing can complete now: park
-  done,           // completed (the outcome says whether by value or by close)
-  lost,           // a select was won by another of its operations meanwhile
-  claimed_empty,  // a select claimed itself but every parked peer was leaving: retry
-};
-
-// How a select claims itself before it completes an operation (so no other
-// of its operations completes too). Plain operations pass an empty one.
-struct SelfClaim {
-  bool (*claim)(void* context) noexcept = nullptr;
-  void* context = nullptr;
-  bool active() const noexcept { return claim != nullptr; }
-  bool operator()() const noexcept { return claim == nullptr || claim(context); }
-};
-
-// The untyped half of a channel (src/sync/channel.cpp).
-struct ChannelCore {
-  mutable SpinLock lock;
-  WaitList senders;    // node.payload: the sender's T (moved from when taken)
-  WaitList receivers;  // node.payload: the receiver's std::optional<T> slot
-  bool closed = false;
-
-  ChannelCore() = default;
-  ~ChannelCore() = default;  // Channel<T>'s destructor checks for waiters, naming the channel
-  ChannelCore(const ChannelCore&) = delete;
-  ChannelCore& operator=(const ChannelCore&) = delete;
-
-  // Under the lock: pops nodes off `list` until a claim succeeds, skipping
-  // the nodes tagged `own` (a select's own nodes; 0 skips none). Returns the
-  // claimed node, its wake-up in `wakeup`; null if every waiter was leaving.
-  static WaitNode* claim_next(WaitList& list, std::uintptr_t own, Wakeup& wakeup) noexcept;
-  // Under the lock: true when `list` holds a node not tagged `own`.
-  static bool has_other(const WaitList& list, std::uintptr_t own) noexcept;
-  // Marks the channel closed and wakes every parked waiter with
-  // kChannelClosed. Takes the lock. Returns false if it was already closed.
-  bool close() noexcept;
-  std::size_t count(const WaitList& list) const noexcept;
-};
-
-[[noreturn]] void throw_bad_capacity(std::ptrdiff_t capacity);
-
-// A ring of T, allocated once (bounded) or grown by doubling (unbounded).
-template <class T>
-class RingBuffer {
- public:
-  RingBuffer() = default;
-  explicit RingBuffer(std::size_t slots) { if (slots) reallocate(slots); }
-  ~RingBuffer() {
-    while (size_) pop_front();
-    std::allocator<T>().deallocate(data_, slots_);
-  }
-  RingBuffer(const RingBuffer&) = delete;
-  RingBuffer& operator=(const RingBuffer&) = delete;
-
-  bool empty() const noexcept { return size_ == 0; }
-  bool full() const noexcept { return size_ == slots_; }
-  std::size_t size() const noexcept { return size_; }
-  T& front() noexcept { return data_[head_]; }
-  void pop_front() noexcept {
-    std::destroy_at(data_ + head_);
-    if (++head_ == slots_) head_ = 0;
-    --size_;
-  }
-  void push_back(T&& value) noexcept {  // requires !full()
-    std::size_t tail = head_ + size_;
-    if (tail >= slots_) tail -= slots_;
-    std::construct_at(data_ + tail, std::move(value));
-    ++size_;
-  }
-  // Doubles the storage (may throw std::bad_alloc; then nothing changed).
-  void grow() { reallocate(slots_ < 8 ? 16 : slots_ * 2); }
-
- private:
-  void reallocate(std::size_t slots) {
-    T* fresh = std::allocator<T>().allocate(slots);
-    for (std::size_t i = 0; i < size_; ++i) {
-      T& from = data_[(head_ + i) % slots_];
-      std::construct_at(fresh + i, std::move(from));
-      std::destroy_at(&from);
-    }
-    std::allocator<T>().deallocate(data_, slots_);
-    data_ = fresh;
-    slots_ = slots;
-    head_ = 0;
-  }
-
-  T* data_ = nullptr;
-  std::size_t slots_ = 0;
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
-};
-
-// One operation of a select, as the untyped select loop sees it.
-struct SelectOp {
-  WaitNode node;  // parked on the channel's list; node.result is the outcome
-  ChannelCore* core = nullptr;
-  void* channel = nullptr;  // the typed Channel<T>
-  bool is_send = false;
-  // Under core->lock: tries to complete the operation now.
-  Attempt (*attempt)(SelectOp& op, const SelfClaim& self, Wakeup& wakeup) = nullptr;
-};
-
-inline constexpr std::size_t kNoOperation = std::numeric_limits<std::size_t>::max();
-// Waits until one operation completes; returns its index (a cancellation
-// point for tasks: cancelled, it withdraws every operation, having done none).
-std::size_t select_wait(SelectOp* ops, std::size_t count);
-// Completes the first ready operation in order and returns its index, or
-// kNoOperation if none is ready. Never waits.
-std::size_t select_try(SelectOp* ops, std::size_t count);
-
-struct ChannelAccess;
-
-}  // namespace detail
 
 template <class T>
 class Channel {
@@ -251,9 +122,8 @@ class Channel {
   }
 
   bool send_impl(T& value);
-
-  detail::Attempt attempt_send_locked(T& value, std::uintptr_t& outcome, detail::Wakeup& wakeup);
   SendStatus try_send_impl(T& value);
+  // Under core_.lock: the typed step of the hand-off (sync/detail/channel_impl.hpp).
   detail::Attempt attempt_send(T& value, std::uintptr_t& outcome, const detail::SelfClaim& self,
                                std::uintptr_t own, detail::Wakeup& wakeup);
   detail::Attempt attempt_receive(std::optional<T>& slot, std::uintptr_t& outcome, const detail::SelfClaim& self,
@@ -336,251 +206,17 @@ template <class T>
   return SendTo<T>(channel, value);
 }
 
-namespace detail {
-
-template <class Op>
-inline constexpr bool is_channel_op_v = false;
-template <class T>
-inline constexpr bool is_channel_op_v<ReceiveFrom<T>> = true;
-template <class T>
-inline constexpr bool is_channel_op_v<SendTo<T>> = true;
-
-struct ChannelAccess {
-  template <class T>
-  static void bind(ReceiveFrom<T>& op, SelectOp& slot) noexcept {
-    slot.core = &op.channel_->core_;
-    slot.channel = op.channel_;
-    slot.is_send = false;
-    slot.node.payload = &op.slot_;
-    slot.attempt = [](SelectOp& self_op, const SelfClaim& self, Wakeup& wakeup) {
-      return static_cast<Channel<T>*>(self_op.channel)
-          ->attempt_receive(*static_cast<std::optional<T>*>(self_op.node.payload), self_op.node.result, self,
-                            self_op.node.tag, wakeup);
-    };
-  }
-  template <class T>
-  static void bind(SendTo<T>& op, SelectOp& slot) noexcept {
-    if (op.copy_) op.value_ = &*op.copy_;
-    slot.core = &op.channel_->core_;
-    slot.channel = op.channel_;
-    slot.is_send = true;
-    slot.node.payload = op.value_;
-    slot.attempt = [](SelectOp& self_op, const SelfClaim& self, Wakeup& wakeup) {
-      return static_cast<Channel<T>*>(self_op.channel)
-          ->attempt_send(*static_cast<T*>(self_op.node.payload), self_op.node.result, self, self_op.node.tag,
-                         wakeup);
-    };
-  }
-  template <class T>
-  static std::optional<T> take(ReceiveFrom<T>& op, const SelectOp&) noexcept {
-    return std::move(op.slot_);
-  }
-  template <class T>
-  static bool take(SendTo<T>&, const SelectOp& slot) noexcept {
-    return slot.node.result == kChannelDone;
-  }
-
-  template <class Result, class... Ops, std::size_t... I>
-  static Result result_of(std::size_t winner, SelectOp* slots, std::index_sequence<I...>, Ops&... ops) {
-    std::optional<Result> result;
-    (void)((winner == I ? (result.emplace(std::in_place_index<I>, take(ops, slots[I])), true) : false) || ...);
-    return std::move(*result);
-  }
-};
-
-template <class... Ops>
-using SelectResult = std::variant<typename std::remove_cvref_t<Ops>::result_type...>;
-
-template <class... Ops>
-concept ChannelOps = sizeof...(Ops) > 0 && (is_channel_op_v<std::remove_cvref_t<Ops>> && ...);
-
-}  // namespace detail
-
 // Waits for the first of the operations to complete; see above.
 template <class... Ops>
   requires detail::ChannelOps<Ops...>
-[[nodiscard]] detail::SelectResult<Ops...> select_on(Ops&&... ops) {
-  std::array<detail::SelectOp, sizeof...(Ops)> slots;
-  std::size_t i = 0;
-  ((detail::ChannelAccess::bind(ops, slots[i]), ++i), ...);
-  const std::size_t winner = detail::select_wait(slots.data(), slots.size());
-  return detail::ChannelAccess::result_of<detail::SelectResult<Ops...>>(
-      winner, slots.data(), std::index_sequence_for<Ops...>{}, ops...);
-}
+[[nodiscard]] detail::SelectResult<Ops...> select_on(Ops&&... ops);
 
 // Completes the first ready operation, if any; never waits.
 template <class... Ops>
   requires detail::ChannelOps<Ops...>
-[[nodiscard]] std::optional<detail::SelectResult<Ops...>> try_select_on(Ops&&... ops) {
-  std::array<detail::SelectOp, sizeof...(Ops)> slots;
-  std::size_t i = 0;
-  ((detail::ChannelAccess::bind(ops, slots[i]), ++i), ...);
-  const std::size_t winner = detail::select_try(slots.data(), slots.size());
-  if (winner == detail::kNoOperation) return std::nullopt;
-  return detail::ChannelAccess::result_of<detail::SelectResult<Ops...>>(
-      winner, slots.data(), std::index_sequence_for<Ops...>{}, ops...);
-}
-
-// ---- Channel<T> implementation
-
-template <class T>
-detail::Attempt Channel<T>::attempt_send(T& value, std::uintptr_t& outcome, const detail::SelfClaim& self,
-                                         std::uintptr_t own, detail::Wakeup& wakeup) {
-  using detail::Attempt;
-  if (core_.closed) {
-    if (!self()) return Attempt::lost;
-    outcome = detail::kChannelClosed;
-    return Attempt::done;
-  }
-  bool claimed_self = false;
-  if (detail::ChannelCore::has_other(core_.receivers, own)) {
-    // Receivers park only on an empty buffer: hand the value straight over.
-    if (!self()) return Attempt::lost;
-    claimed_self = true;
-    if (detail::WaitNode* receiver = detail::ChannelCore::claim_next(core_.receivers, own, wakeup)) {
-      static_cast<std::optional<T>*>(receiver->payload)->emplace(std::move(value));
-      receiver->result = detail::kChannelDone;
-      outcome = detail::kChannelDone;
-      return Attempt::done;
-    }
-  }
-  if (capacity_ == kUnbounded && buffer_.full()) buffer_.grow();  // may throw; nothing moved yet
-  if (buffer_.size() < capacity_) {
-    if (!claimed_self && !self()) return Attempt::lost;
-    buffer_.push_back(std::move(value));
-    outcome = detail::kChannelDone;
-    return Attempt::done;
-  }
-  return claimed_self && self.active() ? Attempt::claimed_empty : Attempt::not_ready;
-}
-
-template <class T>
-detail::Attempt Channel<T>::attempt_receive(std::optional<T>& slot, std::uintptr_t& outcome,
-                                            const detail::SelfClaim& self, std::uintptr_t own,
-                                            detail::Wakeup& wakeup) noexcept {
-  using detail::Attempt;
-  if (!buffer_.empty()) {
-    if (!self()) return Attempt::lost;
-    slot.emplace(std::move(buffer_.front()));
-    buffer_.pop_front();
-    // A sender parked on the full buffer: its value goes to the tail, after
-    // every value already buffered (FIFO), and it is done.
-    if (detail::WaitNode* sender = detail::ChannelCore::claim_next(core_.senders, own, wakeup)) {
-      buffer_.push_back(std::move(*static_cast<T*>(sender->payload)));
-      sender->result = detail::kChannelDone;
-    }
-    outcome = detail::kChannelDone;
-    return Attempt::done;
-  }
-  bool claimed_self = false;
-  if (detail::ChannelCore::has_other(core_.senders, own)) {  // rendezvous: take from a parked sender
-    if (!self()) return Attempt::lost;
-    claimed_self = true;
-    if (detail::WaitNode* sender = detail::ChannelCore::claim_next(core_.senders, own, wakeup)) {
-      slot.emplace(std::move(*static_cast<T*>(sender->payload)));
-      sender->result = detail::kChannelDone;
-      outcome = detail::kChannelDone;
-      return Attempt::done;
-    }
-  }
-  if (core_.closed) {
-    if (!claimed_self && !self()) return Attempt::lost;
-    outcome = detail::kChannelClosed;
-    return Attempt::done;
-  }
-  return claimed_self && self.active() ? Attempt::claimed_empty : Attempt::not_ready;
-}
-
-// Takes the lock and tries to send now; returns still holding the lock
-// (releases it only if the attempt throws, e.g. a buffer that cannot grow).
-template <class T>
-detail::Attempt Channel<T>::attempt_send_locked(T& value, std::uintptr_t& outcome, detail::Wakeup& wakeup) {
-  core_.lock.lock();
-  try {
-    return attempt_send(value, outcome, detail::SelfClaim{}, 0, wakeup);
-  } catch (...) {
-    core_.lock.unlock();
-    throw;
-  }
-}
-
-template <class T>
-bool Channel<T>::send_impl(T& value) {
-  std::uintptr_t outcome = detail::kChannelWaiting;
-  detail::Wakeup wakeup;  // declared first: runs after the lock is released
-  const detail::Attempt attempt = attempt_send_locked(value, outcome, wakeup);  // returns holding the lock
-  if (attempt == detail::Attempt::done) {
-    core_.lock.unlock();
-    return outcome == detail::kChannelDone;
-  }
-  detail::WaitNode node;
-  node.payload = &value;
-  detail::wait_on(core_.lock, core_.senders, node);  // releases the lock
-  return node.result == detail::kChannelDone;
-}
-
-template <class T>
-SendStatus Channel<T>::try_send_impl(T& value) {
-  std::uintptr_t outcome = detail::kChannelWaiting;
-  detail::Wakeup wakeup;
-  const detail::Attempt attempt = attempt_send_locked(value, outcome, wakeup);  // returns holding the lock
-  core_.lock.unlock();
-  if (attempt != detail::Attempt::done) return SendStatus::full;
-  return outcome == detail::kChannelDone ? SendStatus::sent : SendStatus::closed;
-}
-
-template <class T>
-std::optional<T> Channel<T>::receive() {
-  std::optional<T> slot;
-  {
-    std::uintptr_t outcome = detail::kChannelWaiting;
-    detail::Wakeup wakeup;
-    core_.lock.lock();
-    const detail::Attempt attempt = attempt_receive(slot, outcome, detail::SelfClaim{}, 0, wakeup);
-    if (attempt == detail::Attempt::done) {
-      core_.lock.unlock();
-      return slot;
-    }
-  }
-  detail::WaitNode node;
-  node.payload = &slot;
-  detail::wait_on(core_.lock, core_.receivers, node);  // releases the lock
-  return slot;  // filled by the sender that claimed us, or empty: closed
-}
-
-template <class T>
-std::optional<T> Channel<T>::try_receive() {
-  std::optional<T> slot;
-  std::uintptr_t outcome = detail::kChannelWaiting;
-  detail::Wakeup wakeup;
-  core_.lock.lock();
-  (void)attempt_receive(slot, outcome, detail::SelfClaim{}, 0, wakeup);
-  core_.lock.unlock();
-  return slot;
-}
-
-template <class T>
-bool Channel<T>::is_closed() const noexcept {
-  core_.lock.lock();
-  const bool closed = core_.closed;
-  core_.lock.unlock();
-  return closed;
-}
-
-template <class T>
-bool Channel<T>::drained() const noexcept {
-  core_.lock.lock();
-  const bool drained = core_.closed && buffer_.empty();
-  core_.lock.unlock();
-  return drained;
-}
-
-template <class T>
-std::size_t Channel<T>::size() const noexcept {
-  core_.lock.lock();
-  const std::size_t size = buffer_.size();
-  core_.lock.unlock();
-  return size;
-}
+[[nodiscard]] std::optional<detail::SelectResult<Ops...>> try_select_on(Ops&&... ops);
 
 }  // namespace heddle
+
+// The templates' definitions.
+#include "heddle/sync/detail/channel_impl.hpp"
