@@ -21,7 +21,7 @@ Barrier::Barrier(std::ptrdiff_t count) : participants_(count) {
   }
 }
 
-Barrier::~Barrier() { detail::check_no_waiters("heddle::Barrier", this, waiters_); }
+Barrier::~Barrier() { check_destroyed_without_waiters("heddle::Barrier", this); }
 
 // Claims every waiter. Only if every claim wins were they all really
 // there, and the phase completes; otherwise the claimed ones are sent back
@@ -45,6 +45,8 @@ bool Barrier::release_phase(detail::WakeBatch& batch) noexcept {
 }
 
 void Barrier::arrive_and_wait() {
+  // Held across the loop: released to run a release's wake-ups, and by
+  // wait_on, and taken again each time round.
   lock_.lock();
   if (participants_ == 0) {
     lock_.unlock();
@@ -72,10 +74,10 @@ void Barrier::arrive_and_wait() {
 }
 
 void Barrier::arrive_and_drop() {
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   if (participants_ == 0) {
-    lock_.unlock();
+    guard.unlock();
     throw std::logic_error("heddle::Barrier::arrive_and_drop: more drops than participants (every participant "
                            "has already dropped out)");
   }
@@ -83,28 +85,18 @@ void Barrier::arrive_and_drop() {
   // This drop is the current phase's arrival: it may complete it. If a
   // cancellation spoils the release, the re-arriving waiters complete it.
   if (!waiters_.empty() && static_cast<std::ptrdiff_t>(waiters_.size()) >= participants_) release_phase(batch);
-  lock_.unlock();
 }
 
 std::ptrdiff_t Barrier::participants() const {
-  lock_.lock();
-  const std::ptrdiff_t count = participants_;
-  lock_.unlock();
-  return count;
+  detail::SpinLockGuard guard(lock_);
+  return participants_;
 }
 
-std::size_t Barrier::waiters() const {
-  lock_.lock();
-  const std::size_t count = waiters_.size();
-  lock_.unlock();
-  return count;
-}
+std::size_t Barrier::waiters() const { return waiter_count(); }
 
 std::uint64_t Barrier::phase() const {
-  lock_.lock();
-  const std::uint64_t count = phase_;
-  lock_.unlock();
-  return count;
+  detail::SpinLockGuard guard(lock_);
+  return phase_;
 }
 
 }  // namespace heddle

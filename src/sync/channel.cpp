@@ -68,12 +68,9 @@ bool ChannelCore::has_other(const WaitList& list, std::uintptr_t own) noexcept {
 }
 
 bool ChannelCore::close() noexcept {
-  WakeBatch batch;  // declared first: runs after the lock is released
-  lock.lock();
-  if (closed) {
-    lock.unlock();
-    return false;
-  }
+  WakeBatch batch;  // declared first: runs after the guard releases the lock
+  SpinLockGuard guard(lock);
+  if (closed) return false;
   closed = true;
   // Parked receivers imply an empty buffer: they get nullopt. Parked
   // senders keep their values.
@@ -85,15 +82,12 @@ bool ChannelCore::close() noexcept {
       }
     }
   }
-  lock.unlock();
   return true;
 }
 
-std::size_t ChannelCore::count(const WaitList& list) const noexcept {
-  lock.lock();
-  const std::size_t n = list.size();
-  lock.unlock();
-  return n;
+std::size_t ChannelCore::waiting(bool senders_side) const noexcept {
+  SpinLockGuard guard(lock);
+  return senders_side ? senders.size() : receivers.size();
 }
 
 void throw_bad_capacity(std::ptrdiff_t capacity) {
@@ -107,7 +101,7 @@ std::uintptr_t run_channel_operation(ChannelCore& core, bool is_send, void* chan
                                      AttemptFn attempt, bool wait) {
   std::uintptr_t outcome = kChannelWaiting;
   Wakeup wakeup;  // declared first: runs after the lock is released
-  core.lock.lock();
+  core.lock.lock();  // released here, or by wait_on
   Attempt attempt_result;
   try {
     attempt_result = attempt(channel, payload, outcome, SelfClaim{}, 0, wakeup);
@@ -138,7 +132,9 @@ std::uintptr_t channel_receive(ChannelCore& core, void* channel, void* slot, Att
 
 namespace {
 
-WaitList& list_of(SelectOp& op) noexcept { return op.is_send ? op.core->senders : op.core->receivers; }
+WaitList& list_of(SelectOp& op) noexcept HEDDLE_REQUIRES(op.core->lock) {
+  return op.is_send ? op.core->senders : op.core->receivers;
+}
 
 // Unlinks the first `registered` nodes that are still linked and returns the
 // index of the one a waker completed, or kNoOperation. A waker writes its
@@ -149,10 +145,9 @@ std::size_t withdraw(SelectOp* ops, std::size_t registered) noexcept {
   std::size_t winner = kNoOperation;
   for (std::size_t i = 0; i < registered; ++i) {
     SelectOp& op = ops[i];
-    op.core->lock.lock();
+    SpinLockGuard guard(op.core->lock);
     if (op.node.linked) list_of(op).remove(&op.node);
     if (op.node.result != kChannelWaiting && winner == kNoOperation) winner = i;
-    op.core->lock.unlock();
   }
   if (winner != kNoOperation) wait_for_hand_over(ops[winner].node);
   return winner;
@@ -173,12 +168,12 @@ struct Registration {
 void register_all(SelectOp* ops, std::size_t count, const SelfClaim& self, Registration& reg) noexcept {
   for (std::size_t i = 0; i < count; ++i) {
     SelectOp& op = ops[i];
-    op.core->lock.lock();
+    SpinLockGuard guard(op.core->lock);
     Attempt attempt;
     try {
       attempt = op.attempt(op.channel, op.node.payload, op.node.result, self, op.node.tag, reg.peer);
     } catch (...) {
-      op.core->lock.unlock();
+      guard.unlock();
       reg.error = std::current_exception();
       (void)self();  // stop wakers: a lost claim means a waker completed one
       reg.claimed = true;
@@ -187,10 +182,9 @@ void register_all(SelectOp* ops, std::size_t count, const SelfClaim& self, Regis
     if (attempt == Attempt::not_ready) {
       list_of(op).push_back(&op.node);
       reg.registered = i + 1;
-      op.core->lock.unlock();
       continue;
     }
-    op.core->lock.unlock();
+    guard.unlock();
     if (attempt == Attempt::done) reg.winner = i;
     reg.claimed = true;  // done, lost (a waker won) or claimed_empty
     return;
@@ -276,16 +270,12 @@ std::size_t select_try(SelectOp* ops, std::size_t count) {
     SelectOp& op = ops[i];
     op.node.tag = 0;
     op.node.result = kChannelWaiting;
-    Wakeup wakeup;  // declared first: runs after the lock is released
-    op.core->lock.lock();
     Attempt attempt;
-    try {
+    {
+      Wakeup wakeup;  // declared first: runs after the guard releases the lock (or the attempt throws)
+      SpinLockGuard guard(op.core->lock);
       attempt = op.attempt(op.channel, op.node.payload, op.node.result, SelfClaim{}, 0, wakeup);
-    } catch (...) {
-      op.core->lock.unlock();
-      throw;
     }
-    op.core->lock.unlock();
     if (attempt == Attempt::done) return i;
   }
   return kNoOperation;

@@ -9,7 +9,8 @@
 
 namespace heddle {
 
-CondVar::~CondVar() {
+// Without the lock: nobody may hold it while the CondVar is destroyed.
+CondVar::~CondVar() HEDDLE_NO_THREAD_SAFETY_ANALYSIS {
   if (!waiters_.empty() || in_transit_ != 0) [[unlikely]] {
     detail::report_destroyed_with_waiters("heddle::CondVar", this, waiters_.size() + in_transit_, waiters_.front());
   }
@@ -23,11 +24,12 @@ bool CondVar::wait_impl(std::unique_lock<Mutex>& lock, const std::chrono::steady
                            ": the unique_lock must hold its mutex, locked by the caller");
   }
   // Register first: from here a notify cannot miss us.
-  lock_.lock();
-  ++in_transit_;
-  lock_.unlock();
+  {
+    detail::SpinLockGuard guard(lock_);
+    ++in_transit_;
+  }
   mutex->unlock();  // may run the task it hands the mutex to, here; it may notify us
-  lock_.lock();
+  lock_.lock();     // released here, or by wait_on
   --in_transit_;
   if (signals_ > 0) {  // notified while in transit
     --signals_;
@@ -58,8 +60,8 @@ std::cv_status CondVar::wait_until(std::unique_lock<Mutex>& lock, std::chrono::s
 }
 
 void CondVar::notify_one() {
-  detail::Wakeup wakeup;
-  lock_.lock();
+  detail::Wakeup wakeup;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   while (detail::WaitNode* node = waiters_.pop_front()) {
     if (detail::Wakeup claimed = detail::claim(*node)) {
       wakeup = std::move(claimed);
@@ -67,22 +69,18 @@ void CondVar::notify_one() {
     }
   }
   if (!wakeup && signals_ < in_transit_) ++signals_;
-  lock_.unlock();
 }
 
 void CondVar::notify_all() {
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   while (detail::WaitNode* node = waiters_.pop_front()) batch.add(detail::claim(*node));
   signals_ = in_transit_;
-  lock_.unlock();
 }
 
 std::size_t CondVar::waiters() const {
-  lock_.lock();
-  const std::size_t count = waiters_.size() + in_transit_;
-  lock_.unlock();
-  return count;
+  detail::SpinLockGuard guard(lock_);
+  return waiters_.size() + in_transit_;
 }
 
 }  // namespace heddle

@@ -7,7 +7,7 @@
 
 namespace heddle {
 
-Event::~Event() { detail::check_no_waiters("heddle::Event", this, waiting_); }
+Event::~Event() { check_destroyed_without_waiters("heddle::Event", this); }
 
 bool Event::try_consume() noexcept {
   if (reset_ == Reset::manual) return set_.load(std::memory_order_acquire);
@@ -16,14 +16,14 @@ bool Event::try_consume() noexcept {
 }
 
 void Event::set() {
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   if (reset_ == Reset::manual) {
     set_.store(true, std::memory_order_release);
-    while (detail::WaitNode* node = waiting_.pop_front()) batch.add(detail::claim(*node));
+    while (detail::WaitNode* node = waiters_.pop_front()) batch.add(detail::claim(*node));
   } else {
     bool handed = false;
-    while (detail::WaitNode* node = waiting_.pop_front()) {
+    while (detail::WaitNode* node = waiters_.pop_front()) {
       if (detail::Wakeup wakeup = detail::claim(*node)) {
         batch.add(std::move(wakeup));  // the set is handed straight to this waiter
         handed = true;
@@ -32,18 +32,17 @@ void Event::set() {
     }
     if (!handed) set_.store(true, std::memory_order_release);
   }
-  lock_.unlock();
 }
 
 bool Event::wait_impl(const std::chrono::steady_clock::time_point* deadline) {
   if (try_consume()) return true;
-  lock_.lock();
+  lock_.lock();  // released here, or by wait_on
   if (try_consume()) {  // set between the first look and the lock
     lock_.unlock();
     return true;
   }
   detail::WaitNode node;
-  return detail::wait_on(lock_, waiting_, node, true, deadline) == detail::WaitStatus::woken;
+  return detail::wait_on(lock_, waiters_, node, true, deadline) == detail::WaitStatus::woken;
 }
 
 void Event::wait() { wait_impl(nullptr); }
@@ -55,11 +54,6 @@ bool Event::wait_until(std::chrono::steady_clock::time_point deadline) {
   return wait_impl(&deadline);
 }
 
-std::size_t Event::waiters() const {
-  lock_.lock();
-  const std::size_t count = waiting_.size();
-  lock_.unlock();
-  return count;
-}
+std::size_t Event::waiters() const { return waiter_count(); }
 
 }  // namespace heddle

@@ -9,7 +9,7 @@
 
 namespace heddle {
 
-Mutex::~Mutex() { detail::check_no_waiters("heddle::Mutex", this, waiters_); }
+Mutex::~Mutex() { check_destroyed_without_waiters("heddle::Mutex", this); }
 
 void Mutex::lock_uninterruptible() {
   std::uint32_t unlocked = 0;
@@ -27,7 +27,7 @@ void Mutex::lock_slow(bool interruptible) {
   if (owner_.load(std::memory_order_relaxed) == me) {
     throw std::logic_error("heddle::Mutex::lock: the caller already holds this mutex (it is not recursive)");
   }
-  lock_.lock();
+  lock_.lock();  // released on taking the mutex, or by wait_on
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   for (;;) {
     if (s == 0) {  // the queue is empty (invariant): take it
@@ -52,8 +52,8 @@ void Mutex::lock_slow(bool interruptible) {
 }
 
 void Mutex::unlock_slow() noexcept {
-  detail::Wakeup wakeup;
-  lock_.lock();
+  detail::Wakeup wakeup;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   while (detail::WaitNode* node = waiters_.pop_front()) {
     if (detail::Wakeup claimed = detail::claim(*node)) {
       // Hand-off: the word stays locked and the claimed waiter owns the
@@ -65,7 +65,6 @@ void Mutex::unlock_slow() noexcept {
     // A waiter that is leaving (cancelled): skip it.
   }
   if (!wakeup) state_.store(0, std::memory_order_release);
-  lock_.unlock();
 }  // the new owner runs (or is unparked) here, after the lock is released
 
 void Mutex::throw_not_held() const {
@@ -75,11 +74,6 @@ void Mutex::throw_not_held() const {
                                "thread holds it)");
 }
 
-std::size_t Mutex::waiters() const {
-  lock_.lock();
-  const std::size_t count = waiters_.size();
-  lock_.unlock();
-  return count;
-}
+std::size_t Mutex::waiters() const { return waiter_count(); }
 
 }  // namespace heddle

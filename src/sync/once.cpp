@@ -13,11 +13,11 @@ constexpr std::uintptr_t kWasDone = 1;  // f succeeded in another caller
 constexpr std::uintptr_t kYourTurn = 2;  // f failed in another caller: run it now
 }  // namespace
 
-Once::~Once() { detail::check_no_waiters("heddle::Once", this, waiters_); }
+Once::~Once() { check_destroyed_without_waiters("heddle::Once", this); }
 
 bool Once::begin() {
   const std::uint64_t me = detail::current_waiter_identity();
-  lock_.lock();
+  lock_.lock();  // released on every way out, the last by wait_on
   const std::uint32_t state = state_.load(std::memory_order_relaxed);
   if (state == kDone) {
     lock_.unlock();
@@ -41,20 +41,19 @@ bool Once::begin() {
 }
 
 void Once::succeed() noexcept {
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   state_.store(kDone, std::memory_order_release);
   runner_ = 0;
   while (detail::WaitNode* node = waiters_.pop_front()) {
     node->result = kWasDone;
     batch.add(detail::claim(*node));
   }
-  lock_.unlock();
 }
 
 void Once::fail() noexcept {
-  detail::Wakeup wakeup;
-  lock_.lock();
+  detail::Wakeup wakeup;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   // Hand the run to the first waiter that can be claimed; the state stays
   // "running", now in its name. With none, the next caller runs it.
   while (detail::WaitNode* node = waiters_.pop_front()) {
@@ -69,14 +68,8 @@ void Once::fail() noexcept {
     runner_ = 0;
     state_.store(kIdle, std::memory_order_relaxed);
   }
-  lock_.unlock();
 }
 
-std::size_t Once::waiters() const {
-  lock_.lock();
-  const std::size_t count = waiters_.size();
-  lock_.unlock();
-  return count;
-}
+std::size_t Once::waiters() const { return waiter_count(); }
 
 }  // namespace heddle

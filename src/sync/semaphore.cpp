@@ -15,7 +15,7 @@ Semaphore::Semaphore(std::ptrdiff_t initial, std::ptrdiff_t max) : count_(initia
   }
 }
 
-Semaphore::~Semaphore() { detail::check_no_waiters("heddle::Semaphore", this, waiters_); }
+Semaphore::~Semaphore() { check_destroyed_without_waiters("heddle::Semaphore", this); }
 
 bool Semaphore::try_take() noexcept {
   std::ptrdiff_t count = count_.load(std::memory_order_relaxed);
@@ -31,7 +31,7 @@ bool Semaphore::try_acquire() noexcept { return try_take(); }
 
 void Semaphore::acquire() {
   if (try_take()) return;
-  lock_.lock();
+  lock_.lock();  // released here, or by wait_on
   if (try_take()) {  // released between the first look and the lock
     lock_.unlock();
     return;
@@ -47,13 +47,13 @@ void Semaphore::release(std::ptrdiff_t n) {
     throw std::invalid_argument("heddle::Semaphore::release: n must not be negative (n " + std::to_string(n) + ")");
   }
   if (n == 0) return;
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   // Only acquirers change the count outside the lock, and they only lower
   // it: a release that fits now still fits when the count is raised below.
   const std::ptrdiff_t count = count_.load(std::memory_order_relaxed);
   if (n > max_ - count) {
-    lock_.unlock();
+    guard.unlock();
     throw std::logic_error("heddle::Semaphore::release: the count would exceed its maximum (count " +
                            std::to_string(count) + " + n " + std::to_string(n) + " > max " + std::to_string(max_) +
                            ")");
@@ -68,14 +68,8 @@ void Semaphore::release(std::ptrdiff_t n) {
     }
   }
   if (left > 0) count_.fetch_add(left, std::memory_order_release);
-  lock_.unlock();
 }
 
-std::size_t Semaphore::waiters() const {
-  lock_.lock();
-  const std::size_t count = waiters_.size();
-  lock_.unlock();
-  return count;
-}
+std::size_t Semaphore::waiters() const { return waiter_count(); }
 
 }  // namespace heddle

@@ -9,7 +9,10 @@
 
 namespace heddle {
 
-SharedMutex::~SharedMutex() { detail::check_no_waiters("heddle::SharedMutex", this, waiting_writers_, waiting_readers_); }
+// Without the lock: nobody may hold it while the SharedMutex is destroyed.
+SharedMutex::~SharedMutex() HEDDLE_NO_THREAD_SAFETY_ANALYSIS {
+  detail::check_no_waiters("heddle::SharedMutex", this, waiters_, waiting_readers_);
+}
 
 // Every claimed reader enters: the count is raised for it before it runs.
 std::size_t SharedMutex::admit_readers(detail::WakeBatch& batch) noexcept {
@@ -26,7 +29,7 @@ std::size_t SharedMutex::admit_readers(detail::WakeBatch& batch) noexcept {
 
 // The first claimed writer owns the mutex from here (FIFO hand-off).
 bool SharedMutex::hand_to_writer(detail::WakeBatch& batch) noexcept {
-  while (detail::WaitNode* node = waiting_writers_.pop_front()) {
+  while (detail::WaitNode* node = waiters_.pop_front()) {
     if (detail::Wakeup wakeup = detail::claim(*node)) {
       writer_held_ = true;
       writer_ = node->identity;
@@ -42,13 +45,13 @@ void SharedMutex::dispatch(detail::WakeBatch& batch, bool readers_first) noexcep
   if (writer_held_) return;
   if (readers_first && admit_readers(batch) > 0) return;
   if (readers_ == 0 && hand_to_writer(batch)) return;
-  if (waiting_writers_.empty()) admit_readers(batch);
+  if (waiters_.empty()) admit_readers(batch);
 }
 
 void SharedMutex::lock() {
   const std::uint64_t me = detail::current_waiter_identity();
-  lock_.lock();
-  if (!writer_held_ && readers_ == 0 && waiting_writers_.empty()) {
+  lock_.lock();  // released on every way out, the last by wait_on
+  if (!writer_held_ && readers_ == 0 && waiters_.empty()) {
     writer_held_ = true;
     writer_ = me;
     lock_.unlock();
@@ -60,13 +63,14 @@ void SharedMutex::lock() {
   }
   detail::WaitNode node;
   try {
-    detail::wait_on(lock_, waiting_writers_, node);
+    detail::wait_on(lock_, waiters_, node);
   } catch (const Cancelled&) {
     // Leaving may unblock readers that queued behind this writer.
-    detail::WakeBatch batch;
-    lock_.lock();
-    dispatch(batch, false);
-    lock_.unlock();
+    detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+    {
+      detail::SpinLockGuard guard(lock_);
+      dispatch(batch, false);
+    }
     throw;
   }
   // Handed over: writer_held_ and writer_ were set by whoever claimed us.
@@ -74,23 +78,22 @@ void SharedMutex::lock() {
 
 bool SharedMutex::try_lock() {
   const std::uint64_t me = detail::current_waiter_identity();
-  lock_.lock();
-  const bool taken = !writer_held_ && readers_ == 0 && waiting_writers_.empty();
+  detail::SpinLockGuard guard(lock_);
+  const bool taken = !writer_held_ && readers_ == 0 && waiters_.empty();
   if (taken) {
     writer_held_ = true;
     writer_ = me;
   }
-  lock_.unlock();
   return taken;
 }
 
 void SharedMutex::unlock() {
   const std::uint64_t me = detail::current_waiter_identity();
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   if (!writer_held_ || writer_ != me) {
     const bool held = writer_held_;
-    lock_.unlock();
+    guard.unlock();
     throw std::logic_error(held ? "heddle::SharedMutex::unlock: the mutex is not held by the caller (another "
                                   "writer holds it)"
                                 : "heddle::SharedMutex::unlock: the mutex is not held by the caller (no writer "
@@ -99,12 +102,11 @@ void SharedMutex::unlock() {
   writer_held_ = false;
   writer_ = 0;
   dispatch(batch, true);
-  lock_.unlock();
 }
 
 void SharedMutex::lock_shared() {
-  lock_.lock();
-  if (!writer_held_ && waiting_writers_.empty()) {
+  lock_.lock();  // released on every way out, the last by wait_on
+  if (!writer_held_ && waiters_.empty()) {
     ++readers_;
     lock_.unlock();
     return;
@@ -120,43 +122,32 @@ void SharedMutex::lock_shared() {
 }
 
 bool SharedMutex::try_lock_shared() {
-  lock_.lock();
-  const bool taken = !writer_held_ && waiting_writers_.empty();
+  detail::SpinLockGuard guard(lock_);
+  const bool taken = !writer_held_ && waiters_.empty();
   if (taken) ++readers_;
-  lock_.unlock();
   return taken;
 }
 
 void SharedMutex::unlock_shared() {
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   if (readers_ == 0) {
-    lock_.unlock();
+    guard.unlock();
     throw std::logic_error("heddle::SharedMutex::unlock_shared: no reader holds the mutex");
   }
   if (--readers_ == 0) dispatch(batch, false);
-  lock_.unlock();
 }
 
 std::size_t SharedMutex::readers() const {
-  lock_.lock();
-  const std::size_t count = readers_;
-  lock_.unlock();
-  return count;
+  detail::SpinLockGuard guard(lock_);
+  return readers_;
 }
 
-std::size_t SharedMutex::waiting_writers() const {
-  lock_.lock();
-  const std::size_t count = waiting_writers_.size();
-  lock_.unlock();
-  return count;
-}
+std::size_t SharedMutex::waiting_writers() const { return waiter_count(); }
 
 std::size_t SharedMutex::waiting_readers() const {
-  lock_.lock();
-  const std::size_t count = waiting_readers_.size();
-  lock_.unlock();
-  return count;
+  detail::SpinLockGuard guard(lock_);
+  return waiting_readers_.size();
 }
 
 }  // namespace heddle

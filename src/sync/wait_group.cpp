@@ -16,14 +16,14 @@ WaitGroup::WaitGroup(std::int64_t initial) : count_(initial) {
   }
 }
 
-WaitGroup::~WaitGroup() { detail::check_no_waiters("heddle::WaitGroup", this, waiters_); }
+WaitGroup::~WaitGroup() { check_destroyed_without_waiters("heddle::WaitGroup", this); }
 
 void WaitGroup::add(std::int64_t n) {
-  detail::WakeBatch batch;
-  lock_.lock();
+  detail::WakeBatch batch;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(lock_);
   const std::int64_t count = count_.load(std::memory_order_relaxed);
   if (n < 0 ? count + n < 0 : count > std::numeric_limits<std::int64_t>::max() - n) {
-    lock_.unlock();
+    guard.unlock();
     throw std::logic_error(std::string("heddle::WaitGroup::") + (n == -1 ? "done" : "add") +
                            (n < 0 ? ": the count would go below zero (count " : ": the count would overflow (count ") +
                            std::to_string(count) + ", adding " + std::to_string(n) + ")");
@@ -33,12 +33,11 @@ void WaitGroup::add(std::int64_t n) {
   if (now == 0) {
     while (detail::WaitNode* node = waiters_.pop_front()) batch.add(detail::claim(*node));
   }
-  lock_.unlock();
 }
 
 void WaitGroup::wait() {
   if (count_.load(std::memory_order_acquire) == 0) return;
-  lock_.lock();
+  lock_.lock();  // released here, or by wait_on
   if (count_.load(std::memory_order_relaxed) == 0) {
     lock_.unlock();
     return;
@@ -47,11 +46,6 @@ void WaitGroup::wait() {
   detail::wait_on(lock_, waiters_, node);
 }
 
-std::size_t WaitGroup::waiters() const {
-  lock_.lock();
-  const std::size_t count = waiters_.size();
-  lock_.unlock();
-  return count;
-}
+std::size_t WaitGroup::waiters() const { return waiter_count(); }
 
 }  // namespace heddle

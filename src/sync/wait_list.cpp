@@ -176,8 +176,8 @@ struct TaskWait {
   bool enqueued = false;
   // on_suspend: runs after the task has switched out, so a waker that finds
   // the node can always claim it. The lock is still held from before the
-  // switch.
-  void operator()(const Resumer& r) {
+  // switch (taken on the task's side of it, which the analysis cannot follow).
+  void operator()(const Resumer& r) HEDDLE_NO_THREAD_SAFETY_ANALYSIS {
     node.resumer = r;
     list.push_back(&node);
     enqueued = true;
@@ -185,13 +185,15 @@ struct TaskWait {
   }
   // on_cancel: the task is cancelled while parked here.
   void operator()() noexcept {
-    lock.lock();
+    SpinLockGuard guard(lock);
     if (node.linked) list.remove(&node);
-    lock.unlock();
   }
 };
 
-WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible) {
+// Releases `lock` in the suspension hook, or here if the task never parked:
+// the analysis cannot see the hook's release.
+WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible)
+    HEDDLE_RELEASE(lock) HEDDLE_NO_THREAD_SAFETY_ANALYSIS {
   TaskWait wait{lock, list, node};
   constexpr const char* leaf = "heddle::sync wait";  // for dump_tasks; the backtrace names the primitive
   const WakeReason reason = suspend_with_hook_object(wait, interruptible, leaf);
@@ -204,7 +206,8 @@ WaitStatus wait_as_task(SpinLock& lock, WaitList& list, WaitNode& node, bool int
 // rules say so), and its deadline arithmetic would widen wait_on's frame on
 // every task's stack.
 __attribute__((noinline)) WaitStatus wait_as_thread(SpinLock& lock, WaitList& list, WaitNode& node,
-                                                    const std::chrono::steady_clock::time_point* deadline) {
+                                                    const std::chrono::steady_clock::time_point* deadline)
+    HEDDLE_RELEASE(lock) {
   Parker& parker = current_parker();
   node.thread_parker = &parker;
   node.thread_state.store(0, std::memory_order_relaxed);
@@ -218,14 +221,13 @@ __attribute__((noinline)) WaitStatus wait_as_thread(SpinLock& lock, WaitList& li
     }
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
     if (parker.park_until(ns)) continue;
-    lock.lock();
+    SpinLockGuard guard(lock);
     std::uint32_t waiting = 0;
     if (node.thread_state.compare_exchange_strong(waiting, 2, std::memory_order_acq_rel)) {
       if (node.linked) list.remove(&node);
-      lock.unlock();
       return WaitStatus::timed_out;
     }
-    lock.unlock();  // claimed just before the deadline: it counts
+    // Claimed just before the deadline: it counts.
   }
 }
 

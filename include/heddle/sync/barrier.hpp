@@ -28,7 +28,7 @@
 
 namespace heddle {
 
-class Barrier {
+class Barrier : private detail::GuardedWaiters {
  public:
   explicit Barrier(std::ptrdiff_t count);
   // Destroying a Barrier that still has waiters aborts (every build), naming it and one waiter.
@@ -48,12 +48,10 @@ class Barrier {
   std::uint64_t phase() const;          // phases completed so far
 
  private:
-  bool release_phase(detail::WakeBatch& batch) noexcept;
+  bool release_phase(detail::WakeBatch& batch) noexcept HEDDLE_REQUIRES(lock_);
 
-  mutable detail::SpinLock lock_;
-  std::ptrdiff_t participants_;
-  std::uint64_t phase_ = 0;
-  detail::WaitList waiters_;
+  std::ptrdiff_t participants_ HEDDLE_GUARDED_BY(lock_);
+  std::uint64_t phase_ HEDDLE_GUARDED_BY(lock_) = 0;
 };
 
 }  // namespace heddle

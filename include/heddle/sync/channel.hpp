@@ -56,7 +56,9 @@ class Channel {
 
   // Destroying a channel with parked senders or receivers aborts (every
   // build), naming it and one waiter. Buffered values are destroyed.
-  ~Channel() { detail::check_no_waiters("heddle::Channel", this, core_.receivers, core_.senders); }
+  ~Channel() HEDDLE_NO_THREAD_SAFETY_ANALYSIS {  // nobody may hold the lock now
+    detail::check_no_waiters("heddle::Channel", this, core_.receivers, core_.senders);
+  }
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
@@ -108,8 +110,8 @@ class Channel {
   // Values it can buffer (0: rendezvous; SIZE_MAX: unbounded).
   std::size_t capacity() const noexcept { return capacity_; }
   bool is_unbounded() const noexcept { return capacity_ == kUnbounded; }
-  std::size_t senders_waiting() const noexcept { return core_.count(core_.senders); }
-  std::size_t receivers_waiting() const noexcept { return core_.count(core_.receivers); }
+  std::size_t senders_waiting() const noexcept { return core_.waiting(true); }
+  std::size_t receivers_waiting() const noexcept { return core_.waiting(false); }
 
  private:
   friend struct detail::ChannelAccess;
@@ -125,13 +127,13 @@ class Channel {
   SendStatus try_send_impl(T& value);
   // Under core_.lock: the typed step of the hand-off (sync/detail/channel_impl.hpp).
   detail::Attempt attempt_send(T& value, std::uintptr_t& outcome, const detail::SelfClaim& self,
-                               std::uintptr_t own, detail::Wakeup& wakeup);
+                               std::uintptr_t own, detail::Wakeup& wakeup) HEDDLE_REQUIRES(core_.lock);
   detail::Attempt attempt_receive(std::optional<T>& slot, std::uintptr_t& outcome, const detail::SelfClaim& self,
-                                  std::uintptr_t own, detail::Wakeup& wakeup) noexcept;
+                                  std::uintptr_t own, detail::Wakeup& wakeup) noexcept HEDDLE_REQUIRES(core_.lock);
 
   const std::size_t capacity_;
   detail::ChannelCore core_;
-  detail::RingBuffer<T> buffer_;
+  detail::RingBuffer<T> buffer_ HEDDLE_GUARDED_BY(core_.lock);
 };
 
 // ---- select over channel operations

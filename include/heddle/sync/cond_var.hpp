@@ -33,7 +33,7 @@
 
 namespace heddle {
 
-class CondVar {
+class CondVar : private detail::GuardedWaiters {
  public:
   CondVar() noexcept = default;
   // Destroying a CondVar that still has waiters aborts (every build), naming it and one waiter.
@@ -92,10 +92,9 @@ class CondVar {
   bool wait_impl(std::unique_lock<Mutex>& lock, const std::chrono::steady_clock::time_point* deadline,
                  const char* operation);
 
-  mutable detail::SpinLock lock_;
-  detail::WaitList waiters_;
-  std::size_t in_transit_ = 0;  // waiters between registering and parking
-  std::size_t signals_ = 0;     // notifications left for waiters in transit (<= in_transit_)
+  std::size_t in_transit_ HEDDLE_GUARDED_BY(lock_) = 0;  // waiters between registering and parking
+  // Notifications left for waiters in transit (<= in_transit_).
+  std::size_t signals_ HEDDLE_GUARDED_BY(lock_) = 0;
 };
 
 }  // namespace heddle

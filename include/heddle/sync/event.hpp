@@ -14,7 +14,7 @@
 
 namespace heddle {
 
-class Event {
+class Event : private detail::GuardedWaiters {
  public:
   enum class Reset : std::uint8_t { manual, automatic };
 
@@ -44,9 +44,7 @@ class Event {
   bool wait_impl(const std::chrono::steady_clock::time_point* deadline);
 
   const Reset reset_;
-  std::atomic<bool> set_;
-  mutable detail::SpinLock lock_;
-  detail::WaitList waiting_;
+  std::atomic<bool> set_;  // changed only under lock_ (reset() aside); read without it
 };
 
 }  // namespace heddle

@@ -36,7 +36,7 @@
 
 namespace heddle {
 
-class Mutex {
+class Mutex : private detail::GuardedWaiters {
  public:
   Mutex() noexcept = default;
   // Destroying a Mutex that still has waiters aborts (every build), naming it and one waiter.
@@ -101,8 +101,6 @@ class Mutex {
 
   std::atomic<std::uint32_t> state_{0};
   std::atomic<std::uint64_t> owner_{0};  // current_waiter_identity of the holder, 0 when free
-  mutable detail::SpinLock lock_;
-  detail::WaitList waiters_;
 };
 
 }  // namespace heddle

@@ -24,7 +24,7 @@
 
 namespace heddle {
 
-class Once {
+class Once : private detail::GuardedWaiters {
  public:
   Once() noexcept = default;
   // Destroying a Once that still has waiters aborts (every build), naming it and one waiter.
@@ -61,9 +61,7 @@ class Once {
   void fail() noexcept;
 
   std::atomic<std::uint32_t> state_{kIdle};  // changed only under lock_; read without it
-  std::uint64_t runner_ = 0;                 // identity of the caller running f
-  mutable detail::SpinLock lock_;
-  detail::WaitList waiters_;
+  std::uint64_t runner_ HEDDLE_GUARDED_BY(lock_) = 0;  // identity of the caller running f
 };
 
 }  // namespace heddle

@@ -25,7 +25,7 @@
 
 namespace heddle {
 
-class Semaphore {
+class Semaphore : private detail::GuardedWaiters {
  public:
   explicit Semaphore(std::ptrdiff_t initial, std::ptrdiff_t max = std::numeric_limits<std::ptrdiff_t>::max());
   // Destroying a Semaphore that still has waiters aborts (every build), naming it and one waiter.
@@ -51,8 +51,6 @@ class Semaphore {
 
   std::atomic<std::ptrdiff_t> count_;
   const std::ptrdiff_t max_;
-  mutable detail::SpinLock lock_;
-  detail::WaitList waiters_;
 };
 
 }  // namespace heddle

@@ -32,7 +32,7 @@
 
 namespace heddle {
 
-class SharedMutex {
+class SharedMutex : private detail::GuardedWaiters {
  public:
   SharedMutex() noexcept = default;
   // Destroying a SharedMutex that still has waiters aborts (every build), naming it and one waiter.
@@ -56,16 +56,15 @@ class SharedMutex {
   std::size_t waiting_readers() const;
 
  private:
-  std::size_t admit_readers(detail::WakeBatch& batch) noexcept;
-  bool hand_to_writer(detail::WakeBatch& batch) noexcept;
-  void dispatch(detail::WakeBatch& batch, bool readers_first) noexcept;
+  std::size_t admit_readers(detail::WakeBatch& batch) noexcept HEDDLE_REQUIRES(lock_);
+  bool hand_to_writer(detail::WakeBatch& batch) noexcept HEDDLE_REQUIRES(lock_);
+  void dispatch(detail::WakeBatch& batch, bool readers_first) noexcept HEDDLE_REQUIRES(lock_);
 
-  mutable detail::SpinLock lock_;
-  bool writer_held_ = false;
-  std::uint64_t writer_ = 0;  // identity of the writer holding it
-  std::size_t readers_ = 0;
-  detail::WaitList waiting_writers_;
-  detail::WaitList waiting_readers_;
+  // Queued writers are the base's waiters_.
+  bool writer_held_ HEDDLE_GUARDED_BY(lock_) = false;
+  std::uint64_t writer_ HEDDLE_GUARDED_BY(lock_) = 0;  // identity of the writer holding it
+  std::size_t readers_ HEDDLE_GUARDED_BY(lock_) = 0;
+  detail::WaitList waiting_readers_ HEDDLE_GUARDED_BY(lock_);
 };
 
 }  // namespace heddle

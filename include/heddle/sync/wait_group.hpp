@@ -20,7 +20,7 @@
 
 namespace heddle {
 
-class WaitGroup {
+class WaitGroup : private detail::GuardedWaiters {
  public:
   explicit WaitGroup(std::int64_t initial = 0);
   // Destroying a WaitGroup that still has waiters aborts (every build), naming it and one waiter.
@@ -40,8 +40,6 @@ class WaitGroup {
 
  private:
   std::atomic<std::int64_t> count_;  // changed only under lock_; read without it
-  mutable detail::SpinLock lock_;
-  detail::WaitList waiters_;
 };
 
 }  // namespace heddle

@@ -53,9 +53,9 @@ struct SelfClaim {
 // The untyped state of a channel: everything but its buffer and capacity.
 struct ChannelCore {
   mutable SpinLock lock;
-  WaitList senders;    // node.payload: the sender's T (moved from when taken)
-  WaitList receivers;  // node.payload: the receiver's std::optional<T> slot
-  bool closed = false;
+  WaitList senders HEDDLE_GUARDED_BY(lock);    // node.payload: the sender's T (moved from when taken)
+  WaitList receivers HEDDLE_GUARDED_BY(lock);  // node.payload: the receiver's std::optional<T> slot
+  bool closed HEDDLE_GUARDED_BY(lock) = false;
 
   ChannelCore() = default;
   ~ChannelCore() = default;  // Channel<T>'s destructor checks for waiters, naming the channel
@@ -71,7 +71,8 @@ struct ChannelCore {
   // Marks the channel closed and wakes every parked waiter with
   // kChannelClosed. Takes the lock. Returns false if it was already closed.
   bool close() noexcept;
-  std::size_t count(const WaitList& list) const noexcept;
+  // Parked senders or receivers now (a snapshot). Takes the lock.
+  std::size_t waiting(bool senders_side) const noexcept;
 };
 
 [[noreturn]] void throw_bad_capacity(std::ptrdiff_t capacity);

@@ -23,15 +23,15 @@ namespace detail {
 
 struct ChannelAccess {
   // The attempts behind AttemptFn: the untyped code calls them with the
-  // channel's lock held.
+  // channel's lock held, which the analysis cannot see through the pointer.
   template <class T>
   static Attempt attempt_send(void* channel, void* payload, std::uintptr_t& outcome, const SelfClaim& self,
-                              std::uintptr_t own, Wakeup& wakeup) {
+                              std::uintptr_t own, Wakeup& wakeup) HEDDLE_NO_THREAD_SAFETY_ANALYSIS {
     return static_cast<Channel<T>*>(channel)->attempt_send(*static_cast<T*>(payload), outcome, self, own, wakeup);
   }
   template <class T>
   static Attempt attempt_receive(void* channel, void* payload, std::uintptr_t& outcome, const SelfClaim& self,
-                                 std::uintptr_t own, Wakeup& wakeup) {
+                                 std::uintptr_t own, Wakeup& wakeup) HEDDLE_NO_THREAD_SAFETY_ANALYSIS {
     return static_cast<Channel<T>*>(channel)->attempt_receive(*static_cast<std::optional<T>*>(payload), outcome,
                                                               self, own, wakeup);
   }
@@ -201,26 +201,20 @@ std::optional<T> Channel<T>::try_receive() {
 
 template <class T>
 bool Channel<T>::is_closed() const noexcept {
-  core_.lock.lock();
-  const bool closed = core_.closed;
-  core_.lock.unlock();
-  return closed;
+  detail::SpinLockGuard guard(core_.lock);
+  return core_.closed;
 }
 
 template <class T>
 bool Channel<T>::drained() const noexcept {
-  core_.lock.lock();
-  const bool drained = core_.closed && buffer_.empty();
-  core_.lock.unlock();
-  return drained;
+  detail::SpinLockGuard guard(core_.lock);
+  return core_.closed && buffer_.empty();
 }
 
 template <class T>
 std::size_t Channel<T>::size() const noexcept {
-  core_.lock.lock();
-  const std::size_t size = buffer_.size();
-  core_.lock.unlock();
-  return size;
+  detail::SpinLockGuard guard(core_.lock);
+  return buffer_.size();
 }
 
 }  // namespace heddle

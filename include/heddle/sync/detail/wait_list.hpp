@@ -1,9 +1,9 @@
 // heddle sync (internal): the wait list every primitive is built on.
 //
 // Owns: WaitNode (one waiter, task or thread, living on the waiter's own
-// stack), WaitList (an
-// intrusive FIFO of nodes, guarded by the primitive's lock), claims and
-// wake-up batches.
+// stack), WaitList (an intrusive FIFO of nodes, guarded by the primitive's
+// lock), claims, wake-up batches, and GuardedWaiters (the lock and list each
+// lock-keeping primitive derives from).
 //
 // The protocol every primitive follows:
 //   waiter:  lock; if it can proceed, do so and unlock; else wait_on(lock,
@@ -164,6 +164,34 @@ inline void check_no_waiters(const char* primitive, const void* address, const W
 // cancellation point (node withdrawn, then heddle::Cancelled). Threads: an
 // optional deadline (node withdrawn, then timed_out).
 WaitStatus wait_on(SpinLock& lock, WaitList& list, WaitNode& node, bool interruptible = true,
-                   const std::chrono::steady_clock::time_point* deadline = nullptr);
+                   const std::chrono::steady_clock::time_point* deadline = nullptr) HEDDLE_RELEASE(lock);
+
+// What every primitive that keeps its waiters under a lock (Mutex, Event,
+// Semaphore, CondVar, Barrier, WaitGroup, Once, SharedMutex) holds: the lock
+// and the FIFO of parked waiters. The primitive guards its own state with
+// the same lock (HEDDLE_GUARDED_BY(lock_)), waits with wait_on(lock_,
+// waiters_, node) and checks for waiters in its destructor.
+class GuardedWaiters {
+ protected:
+  GuardedWaiters() noexcept = default;
+  ~GuardedWaiters() = default;
+  GuardedWaiters(const GuardedWaiters&) = delete;
+  GuardedWaiters& operator=(const GuardedWaiters&) = delete;
+
+  // Waiters parked now (a snapshot). Takes the lock.
+  std::size_t waiter_count() const noexcept {
+    SpinLockGuard guard(lock_);
+    return waiters_.size();
+  }
+  // For the primitive's destructor (aborts naming it if a waiter is parked).
+  // Without the lock: nobody may hold it while the primitive is destroyed.
+  void check_destroyed_without_waiters(const char* primitive, const void* self) const noexcept
+      HEDDLE_NO_THREAD_SAFETY_ANALYSIS {
+    check_no_waiters(primitive, self, waiters_);
+  }
+
+  mutable SpinLock lock_;
+  WaitList waiters_ HEDDLE_GUARDED_BY(lock_);
+};
 
 }  // namespace heddle::detail
