@@ -3,11 +3,11 @@
 // attempts in include/heddle/sync/detail/channel_impl.hpp).
 //
 // A plain send or receive follows sync/detail/wait_list.hpp's protocol: under
-// the channel's lock, one attempt (typed, behind a function pointer) either
-// completes the operation, claiming the peer it hands to or takes from, or
-// finds nothing ready; then the caller parks its own node on the senders or
-// receivers and a later attempt of a peer completes it. The claimed peer is
-// woken after the lock is released.
+// the channel's lock, one typed attempt (inline in Channel<T>, the fast path)
+// either completes the operation, claiming the peer it hands to or takes
+// from, or finds nothing ready; then the caller parks its own node on the
+// senders or receivers (channel_park, here) and a later attempt of a peer
+// completes it. The claimed peer is woken after the lock is released.
 //
 // A select parks one WaitNode per operation, each on its own channel's list,
 // and all of them share one claim, so that of every waker that finds one of
@@ -95,39 +95,11 @@ void throw_bad_capacity(std::ptrdiff_t capacity) {
                               std::to_string(capacity));
 }
 
-namespace {
-
-std::uintptr_t run_channel_operation(ChannelCore& core, bool is_send, void* channel, void* payload,
-                                     AttemptFn attempt, bool wait) {
-  std::uintptr_t outcome = kChannelWaiting;
-  Wakeup wakeup;  // declared first: runs after the lock is released
-  core.lock.lock();  // released here, or by wait_on
-  Attempt attempt_result;
-  try {
-    attempt_result = attempt(channel, payload, outcome, SelfClaim{}, 0, wakeup);
-  } catch (...) {  // a buffer that could not grow: nothing moved
-    core.lock.unlock();
-    throw;
-  }
-  if (attempt_result == Attempt::done || !wait) {
-    core.lock.unlock();
-    return outcome;
-  }
-  // Not ready: nobody was claimed, so `wakeup` is empty.
+std::uintptr_t channel_park(ChannelCore& core, bool is_send, void* payload) {
   WaitNode node;
   node.payload = payload;
   wait_on(core.lock, is_send ? core.senders : core.receivers, node);  // releases the lock
   return node.result;  // set by the peer that claimed us, or by close()
-}
-
-}  // namespace
-
-std::uintptr_t channel_send(ChannelCore& core, void* channel, void* value, AttemptFn attempt, bool wait) {
-  return run_channel_operation(core, true, channel, value, attempt, wait);
-}
-
-std::uintptr_t channel_receive(ChannelCore& core, void* channel, void* slot, AttemptFn attempt, bool wait) {
-  return run_channel_operation(core, false, channel, slot, attempt, wait);
 }
 
 namespace {

@@ -78,22 +78,20 @@ struct ChannelCore {
 [[noreturn]] void throw_bad_capacity(std::ptrdiff_t capacity);
 
 // A typed attempt behind a function pointer (ChannelAccess::attempt_send<T>,
-// attempt_receive<T>): called with the channel's lock held, it completes the
-// operation if it can, writing kChannelDone or kChannelClosed to `outcome`,
-// and leaves the waiter it claimed (if any) in `wakeup`. `payload` is the T
-// to send or the std::optional<T> to receive into; `own` tags a select's
-// own nodes (0: none).
+// attempt_receive<T>), for a select: called with the channel's lock held,
+// it completes the operation if it can, writing kChannelDone or
+// kChannelClosed to `outcome`, and leaves the waiter it claimed (if any) in
+// `wakeup`. `payload` is the T to send or the std::optional<T> to receive
+// into; `own` tags a select's own nodes (0: none).
 using AttemptFn = Attempt (*)(void* channel, void* payload, std::uintptr_t& outcome, const SelfClaim& self,
                               std::uintptr_t own, Wakeup& wakeup);
 
-// A plain send or receive: one attempt under the lock; when nothing can
-// complete and `wait` is set, the caller parks on the channel's senders or
-// receivers (a cancellation point for a task) until a peer completes it or
-// the channel closes. Returns the outcome (kChannelWaiting: not ready and
-// `wait` was not set). The attempt may throw (std::bad_alloc growing an
-// unbounded buffer): then nothing moved and the lock is released.
-std::uintptr_t channel_send(ChannelCore& core, void* channel, void* value, AttemptFn attempt, bool wait);
-std::uintptr_t channel_receive(ChannelCore& core, void* channel, void* slot, AttemptFn attempt, bool wait);
+// The parking half of a plain send (`payload`: the T) or receive (the
+// std::optional<T>), called with the lock held after the typed attempt
+// found nothing ready: parks the caller on the senders or receivers (a
+// cancellation point for a task) until a peer completes the operation or
+// the channel closes, and returns the outcome. Releases the lock.
+std::uintptr_t channel_park(ChannelCore& core, bool is_send, void* payload) HEDDLE_RELEASE(core.lock);
 
 // One operation of a select, as the untyped select loop sees it.
 struct SelectOp {

@@ -4,10 +4,11 @@
 // Owns: the attempts, the one step of the hand-off that has to know T: under
 // the channel's lock, decide whether the operation completes now and move
 // the value (to a parked receiver's slot, into the buffer, out of a parked
-// sender). Everything around them (locking, parking, select registration,
-// withdrawal) is untyped, in src/sync/channel.cpp, reached through
-// detail::channel_send / channel_receive / select_wait with the attempt as a
-// function pointer.
+// sender). A plain operation takes the lock and runs its attempt here,
+// inline (the fast path, no indirect call); everything else (parking, select
+// registration and withdrawal) is untyped, in src/sync/channel.cpp, reached
+// through detail::channel_park and detail::select_wait (with the attempt as
+// a function pointer).
 #pragma once
 
 #include <array>
@@ -169,33 +170,59 @@ detail::Attempt Channel<T>::attempt_receive(std::optional<T>& slot, std::uintptr
 
 template <class T>
 bool Channel<T>::send_impl(T& value) {
-  return detail::channel_send(core_, this, &value, &detail::ChannelAccess::attempt_send<T>, true) ==
-         detail::kChannelDone;
+  std::uintptr_t outcome = detail::kChannelWaiting;
+  detail::Wakeup wakeup;  // declared first: runs after the lock is released
+  core_.lock.lock();      // released here, or by channel_park
+  detail::Attempt attempt;
+  try {
+    attempt = attempt_send(value, outcome, detail::SelfClaim{}, 0, wakeup);
+  } catch (...) {  // a buffer that could not grow: nothing moved
+    core_.lock.unlock();
+    throw;
+  }
+  if (attempt == detail::Attempt::done) {
+    core_.lock.unlock();
+    return outcome == detail::kChannelDone;
+  }
+  return detail::channel_park(core_, true, &value) == detail::kChannelDone;
 }
 
 template <class T>
 SendStatus Channel<T>::try_send_impl(T& value) {
-  switch (detail::channel_send(core_, this, &value, &detail::ChannelAccess::attempt_send<T>, false)) {
-    case detail::kChannelDone:
-      return SendStatus::sent;
-    case detail::kChannelClosed:
-      return SendStatus::closed;
-    default:
-      return SendStatus::full;
+  std::uintptr_t outcome = detail::kChannelWaiting;
+  detail::Attempt attempt;
+  {
+    detail::Wakeup wakeup;  // declared first: runs after the guard releases the lock
+    detail::SpinLockGuard guard(core_.lock);
+    attempt = attempt_send(value, outcome, detail::SelfClaim{}, 0, wakeup);
   }
+  if (attempt != detail::Attempt::done) return SendStatus::full;
+  return outcome == detail::kChannelDone ? SendStatus::sent : SendStatus::closed;
 }
 
 template <class T>
 std::optional<T> Channel<T>::receive() {
   std::optional<T> slot;
-  (void)detail::channel_receive(core_, this, &slot, &detail::ChannelAccess::attempt_receive<T>, true);
-  return slot;  // filled, or empty: closed and drained
+  {
+    std::uintptr_t outcome = detail::kChannelWaiting;
+    detail::Wakeup wakeup;  // declared first: runs after the lock is released
+    core_.lock.lock();      // released here, or by channel_park
+    if (attempt_receive(slot, outcome, detail::SelfClaim{}, 0, wakeup) == detail::Attempt::done) {
+      core_.lock.unlock();
+      return slot;
+    }
+  }
+  (void)detail::channel_park(core_, false, &slot);
+  return slot;  // filled by the sender that claimed us, or empty: closed
 }
 
 template <class T>
 std::optional<T> Channel<T>::try_receive() {
   std::optional<T> slot;
-  (void)detail::channel_receive(core_, this, &slot, &detail::ChannelAccess::attempt_receive<T>, false);
+  std::uintptr_t outcome = detail::kChannelWaiting;
+  detail::Wakeup wakeup;  // declared first: runs after the guard releases the lock
+  detail::SpinLockGuard guard(core_.lock);
+  (void)attempt_receive(slot, outcome, detail::SelfClaim{}, 0, wakeup);
   return slot;
 }
 
