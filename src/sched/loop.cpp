@@ -87,23 +87,11 @@ detail::TaskControl* Loop::take_next_here() noexcept {
   return pop_local();
 }
 
-void Loop::task_started(detail::TaskControl* task) noexcept {
-  live_.fetch_add(1, std::memory_order_acq_rel);
-  tasks_lock_.lock();
-  task->scheduler_prev = nullptr;
-  task->scheduler_next = tasks_head_;
-  if (tasks_head_) tasks_head_->scheduler_prev = task;
-  tasks_head_ = task;
-  tasks_lock_.unlock();
-}
+// Only a count: cancel_all finds the loop's tasks in the registry of every
+// task (detail::for_each_control_block), so spawn takes no lock here.
+void Loop::task_started(detail::TaskControl*) noexcept { live_.fetch_add(1, std::memory_order_acq_rel); }
 
-void Loop::task_finished(detail::TaskControl* task) noexcept {
-  tasks_lock_.lock();
-  if (task->scheduler_prev) task->scheduler_prev->scheduler_next = task->scheduler_next;
-  else tasks_head_ = task->scheduler_next;
-  if (task->scheduler_next) task->scheduler_next->scheduler_prev = task->scheduler_prev;
-  task->scheduler_prev = task->scheduler_next = nullptr;
-  tasks_lock_.unlock();
+void Loop::task_finished(detail::TaskControl*) noexcept {
   if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) notify();  // run() may be waiting for the last one
 }
 
@@ -283,25 +271,15 @@ void Loop::cancel_all_and_drain() {
 }
 
 void Loop::cancel_all() noexcept {
-  for (;;) {
-    tasks_lock_.lock();
-    detail::TaskControl* task = tasks_head_;
-    bool found = false;
-    while (task) {
-      const std::uint64_t state = task->state.load(std::memory_order_acquire);
-      if (!(state & detail::kCancelRequested)) {
-        found = true;
-        break;
-      }
-      task = task->scheduler_next;
-    }
-    // Under the lock, so that the task cannot finish (and its block be
-    // reused) first. It only queues the task on this loop (never runs it
-    // inline: the task has a scheduler), so the lock is not taken again.
-    if (found) detail::request_cancel(task);
-    tasks_lock_.unlock();
-    if (!found) break;
-  }
+  // One pass over the registry, as Pool::shutdown does: cancel_if_scheduler
+  // touches a block only within the life it read, so a block reused by
+  // another scheduler meanwhile is left alone. A cancelled task only queues
+  // on this loop (it has a scheduler: never run inline here).
+  detail::for_each_control_block(
+      [](detail::TaskControl* block, void* loop) {
+        detail::cancel_if_scheduler(block, static_cast<Loop*>(loop));
+      },
+      this);
 }
 
 }  // namespace heddle

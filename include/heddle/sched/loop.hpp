@@ -29,7 +29,6 @@
 #include <thread>
 
 #include "heddle/core/detail/intrusive_queue.hpp"
-#include "heddle/core/detail/spin_lock.hpp"
 #include "heddle/core/detail/treiber_stack.hpp"
 #include "heddle/core/scheduler.hpp"
 #include "heddle/core/task.hpp"
@@ -46,7 +45,7 @@ inline const void* this_thread_marker() noexcept {
 }
 }  // namespace detail
 
-class Loop final : public Scheduler {
+class Loop final : public Scheduler, public SpawnsTasks<Loop> {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -65,11 +64,7 @@ class Loop final : public Scheduler {
   // has unwound (finish_cancelled_here); dropped in a callback of the
   // running loop (a Timer's), where waiting would block the loop, it aborts
   // naming the task.
-  template <class F>
-  [[nodiscard]] auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
-    options.scheduler = this;
-    return heddle::spawn(std::forward<F>(f), options, site);
-  }
+  using SpawnsTasks<Loop>::spawn;
 
   // Runs the loop's tasks and timers on the calling thread until none is
   // left, or until stop(). Throws std::logic_error if already running.
@@ -140,9 +135,6 @@ class Loop final : public Scheduler {
   detail::IntrusiveQueue<detail::TaskControl, &detail::TaskControl::next_runnable> local_;
   // Remote queue: pushed by other threads, taken whole by the loop's thread.
   detail::TreiberStack<detail::TaskControl, &detail::TaskControl::next_runnable> remote_;
-  // Every live task of the loop, for cancelling them at destruction.
-  detail::SpinLock tasks_lock_;
-  detail::TaskControl* tasks_head_ = nullptr;
   detail::TimerQueue timers_;
   std::unique_ptr<detail::LoopDriver> driver_;
 };
