@@ -225,6 +225,29 @@ template <class F>
   return Task<T>(detail::spawn_control(std::forward<F>(f), options, site));
 }
 
+// The spawn member every scheduler offers (Loop, Pool, SimLoop, and a
+// user's: examples/fifo_scheduler), written once. A scheduler class derives
+// from SpawnsTasks<itself> beside Scheduler; spawn(f) then makes f a task
+// of that scheduler: it starts at once when called on one of the
+// scheduler's threads, otherwise it is queued to start there. A scheduler
+// that refuses new tasks at times (Pool after shutdown) defines
+// `void check_accepting() const`, which throws; spawn calls it first.
+template <class Derived>
+class SpawnsTasks {
+ public:
+  template <class F>
+  [[nodiscard]] auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
+    Derived& self = static_cast<Derived&>(*this);
+    if constexpr (requires { self.check_accepting(); }) self.check_accepting();
+    options.scheduler = &self;
+    return heddle::spawn(std::forward<F>(f), options, site);
+  }
+
+ protected:
+  SpawnsTasks() = default;
+  ~SpawnsTasks() = default;
+};
+
 // How spawn(f) sizes f's stack from a registered bound (heddle/core/stack_sizing.hpp):
 // all zero when F has none.
 template <class F>

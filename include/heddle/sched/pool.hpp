@@ -79,7 +79,7 @@ namespace detail {
 struct PoolWorker;
 }
 
-class Pool final : public Scheduler {
+class Pool final : public Scheduler, public SpawnsTasks<Pool> {
  public:
   // Tasks run from the LIFO slot in a row before the worker looks elsewhere.
   static constexpr int kLifoBudget = 3;
@@ -101,20 +101,13 @@ class Pool final : public Scheduler {
   // tasks, otherwise queued to start on a worker. [[nodiscard]]: a dropped
   // handle cancels and joins the task.
   // Throws std::logic_error after shutdown().
-  template <class F>
-  [[nodiscard]] auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
-    check_accepting();
-    options.scheduler = this;
-    return heddle::spawn(std::forward<F>(f), options, site);
-  }
+  using SpawnsTasks<Pool>::spawn;
 
   // Runs f as a task of this pool and waits for it (blocking the calling
   // thread, or parking the calling task); returns its value or rethrows.
   template <class F>
   auto run(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
-    check_accepting();
-    options.scheduler = this;
-    return heddle::spawn(std::forward<F>(f), options, site).join();
+    return spawn(std::forward<F>(f), options, site).join();
   }
 
   // Cancels every live task, waits until they have all unwound, then stops
@@ -166,6 +159,7 @@ class Pool final : public Scheduler {
  private:
   friend struct detail::PoolWorker;
   void start(Options options);
+  friend class SpawnsTasks<Pool>;
   void check_accepting() const;
   void worker_main(detail::PoolWorker& worker);
   detail::TaskControl* find_work(detail::PoolWorker& worker) noexcept;

@@ -43,7 +43,7 @@ class SimDeadlock : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
-class SimLoop final : public Scheduler {
+class SimLoop final : public Scheduler, public SpawnsTasks<SimLoop> {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -52,11 +52,8 @@ class SimLoop final : public Scheduler {
   SimLoop(const SimLoop&) = delete;
   SimLoop& operator=(const SimLoop&) = delete;
 
-  template <class F>
-  [[nodiscard]] auto spawn(F&& f, SpawnOptions options = {}, SourceLocation site = SourceLocation::current()) {
-    options.scheduler = this;
-    return heddle::spawn(std::forward<F>(f), options, site);
-  }
+  // Spawns f as a task of this simulation (core/task.hpp, SpawnsTasks).
+  using SpawnsTasks<SimLoop>::spawn;
 
   // Runs until no task is alive and no timer is armed, or until stop().
   // Throws SimDeadlock if tasks are parked with nothing left to wake them,
