@@ -4,6 +4,9 @@
 // that may touch a task, who runs it next. Each transition below is one
 // member function; it is the only code that writes the word, through one
 // compare-and-swap helper, and it asserts its precondition in debug builds.
+// It is BasicStateWord over std::atomic: tests/model instantiates the same
+// code over an atomic whose every operation is a scheduling point of an
+// exhaustive interleaving checker (tests/model/README.md).
 //
 // The word packs:
 //   bits 0-1  phase: running, parking, parked, finished
@@ -80,7 +83,9 @@ enum class CancelEnd : std::uint8_t {
   claimed,  // won a parked interruptible task: the caller must run it
 };
 
-class StateWord {
+// Atomic: std::atomic, or a type with its interface (the model checker's).
+template <template <class> class Atomic>
+class BasicStateWord {
  public:
   static constexpr std::uint64_t kAnyGeneration = ~std::uint64_t{0};
 
@@ -111,7 +116,7 @@ class StateWord {
     word_.fetch_add(kGenerationUnit + static_cast<std::uint64_t>(Phase::parking), std::memory_order_release);
   }
 
-  ParkEnd complete_park(const std::atomic<bool>& interruptible) noexcept {
+  ParkEnd complete_park(const Atomic<bool>& interruptible) noexcept {
     std::uint64_t s = word_.load(std::memory_order_acquire);
     for (;;) {
       assert(phase_of(s) == Phase::parking);
@@ -150,7 +155,7 @@ class StateWord {
   // Within `generation` only (kAnyGeneration: whatever life the block is
   // in), for a canceller that read the word earlier and must not touch a
   // later life of a reused block.
-  CancelEnd cancel(const std::atomic<bool>& interruptible, std::uint64_t generation = kAnyGeneration) noexcept {
+  CancelEnd cancel(const Atomic<bool>& interruptible, std::uint64_t generation = kAnyGeneration) noexcept {
     std::uint64_t s = word_.load(std::memory_order_acquire);
     for (;;) {
       if ((generation != kAnyGeneration && generation_of(s) != generation) || phase_of(s) == Phase::finished ||
@@ -185,7 +190,7 @@ class StateWord {
   }
   bool detach() noexcept { return phase_of(word_.fetch_or(kDetached, std::memory_order_acq_rel)) == Phase::finished; }
 
- private:
+ protected:  // not private: tests/model derives a deliberately broken claim
   // Clears the phase and the pending bit: the task is running again.
   static std::uint64_t running(std::uint64_t s) noexcept { return s & ~(kPhaseMask | kResumePending); }
 
@@ -194,7 +199,9 @@ class StateWord {
     return word_.compare_exchange_weak(seen, to, std::memory_order_acq_rel, failure);
   }
 
-  std::atomic<std::uint64_t> word_{0};
+  Atomic<std::uint64_t> word_{0};
 };
+
+using StateWord = BasicStateWord<std::atomic>;
 
 }  // namespace heddle::detail
