@@ -1,6 +1,6 @@
 // heddle: eager stackful tasks for C++20. The umbrella header: every public
-// layer (stack, core, sched, sync, io). Include a layer's own headers instead to
-// keep compile times down.
+// layer (sys, stack, core, sched, sync, io). Include a layer's own headers
+// instead to keep compile times down.
 #pragma once
 
 #include "heddle/core/cancelled.hpp"
@@ -22,7 +22,6 @@
 #include "heddle/sched/pool.hpp"
 #include "heddle/sched/sim_loop.hpp"
 #include "heddle/sched/time.hpp"
-#include "heddle/stack/fault.hpp"
 #include "heddle/stack/stack.hpp"
 #include "heddle/sync/barrier.hpp"
 #include "heddle/sync/channel.hpp"
@@ -33,3 +32,4 @@
 #include "heddle/sync/semaphore.hpp"
 #include "heddle/sync/shared_mutex.hpp"
 #include "heddle/sync/wait_group.hpp"
+#include "heddle/sys/fault.hpp"

@@ -11,7 +11,6 @@
 #include <mutex>
 
 #include "control_depot.hpp"
-#include "heddle/stack/fault.hpp"
 
 namespace heddle::detail {
 

@@ -128,7 +128,8 @@ void release_thread_stacks(ThreadState& ts) noexcept;
 
 // ---- Overflow reports about the running task (thread_state.cpp)
 
-// What the SIGSEGV handler says about the running task (stack/fault.hpp).
+// What the SIGSEGV handler says about the running task (install_overflow_handler,
+// stack/stack.hpp).
 bool provide_overflow_info(OverflowReportInfo* out) noexcept;
 
 // A canary found overwritten at a switch-out: reports from the unwind stack.

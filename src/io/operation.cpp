@@ -19,7 +19,7 @@
 #include "heddle/io/descriptor.hpp"
 #include "heddle/sched/loop.hpp"
 #include "heddle/sched/pool.hpp"
-#include "heddle/stack/fault.hpp"
+#include "heddle/sys/fault.hpp"
 #include "in_flight.hpp"
 #include "reactor.hpp"
 
@@ -233,7 +233,7 @@ bool is_stream_socket(int fd) noexcept {
   return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == SOCK_STREAM;
 }
 
-// The fault hook (heddle/stack/fault.hpp) for accepts and socket
+// The fault hook (heddle/sys/fault.hpp) for accepts and socket
 // transfers. An injected error is returned without making the call, so
 // nothing is consumed; a short count shortens the request. EAGAIN is "not
 // ready yet": the caller first waits for readiness through its backend (as

@@ -35,7 +35,7 @@
 #include <system_error>
 
 #include "heddle/sched/time.hpp"
-#include "heddle/stack/fault.hpp"
+#include "heddle/sys/fault.hpp"
 #include "in_flight.hpp"
 #include "reactor.hpp"
 

@@ -9,7 +9,7 @@
 #include <cstdlib>
 
 #include "heddle/core/detail/control.hpp"
-#include "heddle/stack/fault.hpp"
+#include "heddle/sys/fault.hpp"
 #include "stack/report_line.hpp"
 
 namespace heddle::detail {

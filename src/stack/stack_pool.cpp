@@ -35,7 +35,7 @@
 #include <system_error>
 
 #include "heddle/arch/sanitizer.hpp"
-#include "heddle/stack/fault.hpp"
+#include "heddle/sys/fault.hpp"
 #include "heddle/stack/stack.hpp"
 #include "stack/report_line.hpp"
 
@@ -153,7 +153,7 @@ bool install_guard_page(std::byte* page) noexcept { return ::madvise(page, page_
 // which can span an aligned huge page even when no single chunk does.
 void forbid_huge_pages(void* memory, std::size_t bytes) noexcept { ::madvise(memory, bytes, MADV_NOHUGEPAGE); }
 
-// mmap through the fault hook (heddle/stack/fault.hpp).
+// mmap through the fault hook (heddle/sys/fault.hpp).
 void* map_memory(std::size_t bytes, int protection) noexcept {
   if (const fault::detail::Decision fault = fault::detail::take(fault::Site::stack_map); fault.error != 0) {
     errno = fault.error;

@@ -1,4 +1,4 @@
-// Fault injection (heddle/stack/fault.hpp): for every site, the failure a
+// Fault injection (heddle/sys/fault.hpp): for every site, the failure a
 // real server meets reaches the caller as a clear std::system_error, or
 // heddle retries and recovers; nothing is consumed by a failed call, no
 // descriptor or stack leaks, no byte is lost. Runs once per io backend.

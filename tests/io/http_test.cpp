@@ -603,7 +603,7 @@ TEST_F(Http, OutOfDescriptorsTheAcceptLoopBacksOffAndRecovers) {
 }
 
 #if HEDDLE_FAULT_INJECTION
-// Injected faults (heddle/stack/fault.hpp). ENFILE is the system-wide
+// Injected faults (heddle/sys/fault.hpp). ENFILE is the system-wide
 // table running out, which no rlimit can cause: the accept loop backs off
 // as for EMFILE, and every client is served.
 TEST_F(Http, InjectedAcceptFailuresAreBackedOffAndEveryClientServed) {

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "heddle/stack/fault.hpp"
+#include "heddle/sys/fault.hpp"
 #include "heddle/stack/stack.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-// heddle stack: fault injection, for tests of what heddle does when the
+// heddle sys: fault injection, for tests of what heddle does when the
 // system says no.
 //
 // Owns: the table of injected faults (heddle::fault::inject) and the hook

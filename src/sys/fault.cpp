@@ -1,11 +1,11 @@
-// heddle stack: the table of injected faults (include/heddle/stack/fault.hpp).
+// heddle sys: the table of injected faults (include/heddle/sys/fault.hpp).
 //
 // A mutex guards the table: faults are for tests, and a site with nothing
 // injected never reaches it (armed_sites, one relaxed load). `armed_sites`
 // bits are set and cleared under the mutex; a site that sees its bit set
 // takes the mutex and decides from the table, so a racing clear() at worst
 // lets one call through that would have failed.
-#include "heddle/stack/fault.hpp"
+#include "heddle/sys/fault.hpp"
 
 #include <cerrno>
 #include <initializer_list>
@@ -83,7 +83,7 @@ void inject(Site site, Fault fault) {
   }
   if (fault.error != 0 && !allowed(site, fault.error)) {
     throw std::invalid_argument(where + ": errno " + std::to_string(fault.error) +
-                                " is not one this site can meet (see heddle/stack/fault.hpp)");
+                                " is not one this site can meet (see heddle/sys/fault.hpp)");
   }
   if (fault.times == 0) throw std::invalid_argument(where + ": times must be at least 1");
   if (fault.times == kAlways && (site == Site::uring_submit || site == Site::uring_queue_full)) {
