@@ -8,7 +8,7 @@
 
 #include "heddle/arch/context.hpp"
 #include "heddle/arch/sanitizer.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 #include "thread_state.hpp"
 
 namespace heddle::detail {

@@ -23,7 +23,7 @@
 #include "heddle/core/detail/trace_hooks.hpp"
 #include "heddle/core/with_stack.hpp"
 #include "control_depot.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 #include "task_report.hpp"
 #include "thread_state.hpp"
 

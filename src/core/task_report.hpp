@@ -8,7 +8,7 @@
 #pragma once
 
 #include "heddle/core/detail/control.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 
 namespace heddle::detail {
 

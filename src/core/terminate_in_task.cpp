@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <exception>
 
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 #include "task_report.hpp"
 #include "thread_state.hpp"
 

@@ -6,7 +6,7 @@
 #include <exception>
 
 #include "heddle/core/detail/control.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 
 namespace heddle {
 

@@ -12,7 +12,7 @@
 #include <typeinfo>
 
 #include "core/task_report.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 #include "wake_fd.hpp"
 
 namespace heddle {

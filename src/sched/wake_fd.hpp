@@ -10,7 +10,7 @@
 
 #include "heddle/core/detail/control.hpp"
 #include "heddle/sys/fault.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 
 namespace heddle::detail {
 

@@ -28,7 +28,7 @@
 
 #include "heddle/arch/sanitizer.hpp"
 #include "heddle/stack/stack.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 
 namespace heddle::detail {
 namespace {

@@ -35,9 +35,9 @@
 #include <system_error>
 
 #include "heddle/arch/sanitizer.hpp"
-#include "heddle/sys/fault.hpp"
 #include "heddle/stack/stack.hpp"
-#include "stack/report_line.hpp"
+#include "heddle/sys/fault.hpp"
+#include "sys/report_line.hpp"
 
 #if HEDDLE_ASAN
 #include <sanitizer/asan_interface.h>

@@ -10,7 +10,7 @@
 
 #include "heddle/arch/cpu_relax.hpp"
 #include "core/task_report.hpp"
-#include "stack/report_line.hpp"
+#include "sys/report_line.hpp"
 
 namespace heddle::detail {
 

@@ -1,4 +1,4 @@
-// heddle stack (internal): one line of a diagnostic, built in fixed storage
+// heddle sys (internal): one line of a diagnostic, built in fixed storage
 // and written with write(2).
 //
 // Every report heddle prints from a place a task can reach (an overflow, a
