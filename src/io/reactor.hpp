@@ -16,6 +16,7 @@
 #include "heddle/io/detail/operation.hpp"
 #include "heddle/sched/detail/loop_driver.hpp"
 #include "heddle/sched/loop.hpp"
+#include "heddle/sys/thread_marker.hpp"
 
 namespace heddle::io::detail {
 

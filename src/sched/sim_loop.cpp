@@ -8,7 +8,7 @@
 #include <typeinfo>
 
 #include "heddle/core/dump.hpp"
-#include "heddle/sched/loop.hpp"
+#include "heddle/sys/thread_marker.hpp"
 
 namespace heddle {
 

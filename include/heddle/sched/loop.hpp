@@ -34,16 +34,9 @@
 #include "heddle/core/task.hpp"
 #include "heddle/sched/detail/loop_driver.hpp"
 #include "heddle/sched/detail/timer_queue.hpp"
+#include "heddle/sys/thread_marker.hpp"
 
 namespace heddle {
-
-namespace detail {
-// A distinct address per thread, cheaper to compare than pthread_self().
-inline const void* this_thread_marker() noexcept {
-  static thread_local const char marker = 0;
-  return &marker;
-}
-}  // namespace detail
 
 class Loop final : public Scheduler, public SpawnsTasks<Loop> {
  public:
