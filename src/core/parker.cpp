@@ -12,6 +12,7 @@
 #include "control_depot.hpp"
 #include "heddle/core/detail/parker_protocol.hpp"
 #include "heddle/core/suspend.hpp"
+#include "sys/timespec.hpp"
 #include "thread_state.hpp"
 
 namespace heddle::detail {
@@ -66,8 +67,7 @@ void Parker::park(bool interruptible, const char* leaf) {
 bool Parker::park_until(std::int64_t deadline_ns) {
   if (task) throw std::logic_error("heddle: Parker::park_until is for threads; tasks wait with a timer");
   return parker_protocol::park_thread_until(state, [this, deadline_ns] {
-    const timespec deadline{static_cast<time_t>(deadline_ns / 1'000'000'000),
-                            static_cast<long>(deadline_ns % 1'000'000'000)};
+    const timespec deadline = to_timespec(deadline_ns);
     // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
     const long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAIT_BITSET_PRIVATE,
                            parker_protocol::kWaiter, &deadline, nullptr, FUTEX_BITSET_MATCH_ANY);

@@ -38,6 +38,7 @@
 #include "heddle/core/detail/control.hpp"
 #include "heddle/core/detail/trace_hooks.hpp"
 #include "json.hpp"
+#include "sys/timespec.hpp"
 
 
 namespace heddle {
@@ -103,7 +104,7 @@ __attribute__((noinline)) TraceBuffer* thread_buffer() {
 std::int64_t monotonic_ns() noexcept {
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+  return to_nanoseconds(now);
 }
 
 void task_label(const TraceRecord& r, char* out, std::size_t size) {

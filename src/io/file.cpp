@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "heddle/io/detail/operation.hpp"
+#include "sys/timespec.hpp"
 
 namespace heddle::io {
 
@@ -47,7 +48,7 @@ FileStatus status_of(int dirfd, FileDescriptor* descriptor, const char* path, in
   status.mode = buffer.stx_mode;
   status.modified = std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds(buffer.stx_mtime.tv_sec) + std::chrono::nanoseconds(buffer.stx_mtime.tv_nsec)));
+          std::chrono::nanoseconds(heddle::detail::to_nanoseconds(buffer.stx_mtime))));
   return status;
 }
 

@@ -38,6 +38,7 @@
 #include "heddle/sys/fault.hpp"
 #include "in_flight.hpp"
 #include "reactor.hpp"
+#include "sys/timespec.hpp"
 
 namespace heddle::io::detail {
 namespace {
@@ -178,11 +179,7 @@ class UringReactor final : public Reactor {
       r = io_uring_submit_and_wait(&ring_, 1);
     } else {
       const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
-      __kernel_timespec timeout{};
-      if (left > 0) {
-        timeout.tv_sec = left / 1'000'000'000;
-        timeout.tv_nsec = left % 1'000'000'000;
-      }
+      __kernel_timespec timeout = heddle::detail::to_timespec<__kernel_timespec>(left > 0 ? left : 0);
       r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &timeout, nullptr);
     }
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {

@@ -13,6 +13,7 @@
 
 #include "core/task_report.hpp"
 #include "sys/report_line.hpp"
+#include "sys/timespec.hpp"
 #include "wake_fd.hpp"
 
 namespace heddle {
@@ -123,9 +124,7 @@ void Loop::sleep_until_work(Clock::time_point deadline) {
   timespec* timeout_pointer = nullptr;
   if (deadline != Clock::time_point::max()) {
     const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
-    const long long ns = left > 0 ? left : 0;
-    timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    timeout = detail::to_timespec(left > 0 ? left : 0);
     timeout_pointer = &timeout;
   }
   const int ready = ::ppoll(&fd, 1, timeout_pointer, nullptr);

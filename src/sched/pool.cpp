@@ -23,6 +23,7 @@
 #include "heddle/core/detail/spin_lock.hpp"
 #include "heddle/core/detail/treiber_stack.hpp"
 #include "heddle/sched/detail/work_stealing_deque.hpp"
+#include "sys/timespec.hpp"
 #include "wake_fd.hpp"
 
 namespace heddle {
@@ -106,8 +107,7 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) noexce
 // Waits while *word == expected, at most until `deadline` (absolute, on the
 // steady clock, which is CLOCK_MONOTONIC on Linux).
 void futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t expected, Clock::time_point deadline) noexcept {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
-  const timespec at{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  const timespec at = to_timespec(to_nanoseconds(deadline));
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_BITSET_PRIVATE, expected, &at, nullptr,
           FUTEX_BITSET_MATCH_ANY);
 }

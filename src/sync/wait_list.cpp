@@ -11,6 +11,7 @@
 #include "heddle/arch/cpu_relax.hpp"
 #include "core/task_report.hpp"
 #include "sys/report_line.hpp"
+#include "sys/timespec.hpp"
 
 namespace heddle::detail {
 
@@ -219,8 +220,7 @@ __attribute__((noinline)) WaitStatus wait_as_thread(SpinLock& lock, WaitList& li
       parker.park(false);
       continue;
     }
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
-    if (parker.park_until(ns)) continue;
+    if (parker.park_until(to_nanoseconds(*deadline))) continue;
     SpinLockGuard guard(lock);
     std::uint32_t waiting = 0;
     if (node.thread_state.compare_exchange_strong(waiting, 2, std::memory_order_acq_rel)) {
