@@ -1,17 +1,12 @@
 // heddle core: Parker, the one-waiter wake-up slot of a task or a thread
 // (core/detail/control.hpp). A task parks by suspending; a thread parks on a
 // futex.
-#include <errno.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <stdexcept>
 
 #include "control_depot.hpp"
 #include "heddle/core/detail/parker_protocol.hpp"
 #include "heddle/core/suspend.hpp"
+#include "sys/futex.hpp"
 #include "sys/timespec.hpp"
 #include "thread_state.hpp"
 
@@ -19,13 +14,6 @@ namespace heddle::detail {
 namespace {
 
 constexpr std::memory_order relaxed = std::memory_order_relaxed;
-
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
-}
-void futex_wake(std::atomic<std::uint32_t>* word) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-}
 
 // A thread's own parker, made on first use (on the thread's stack: no task
 // runs here when current_parker asks for it).
@@ -67,11 +55,9 @@ void Parker::park(bool interruptible, const char* leaf) {
 bool Parker::park_until(std::int64_t deadline_ns) {
   if (task) throw std::logic_error("heddle: Parker::park_until is for threads; tasks wait with a timer");
   return parker_protocol::park_thread_until(state, [this, deadline_ns] {
-    const timespec deadline = to_timespec(deadline_ns);
-    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
-    const long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state), FUTEX_WAIT_BITSET_PRIVATE,
-                           parker_protocol::kWaiter, &deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
-    return r != 0 && errno == ETIMEDOUT;
+    // True: the deadline passed (futex_wait_until takes an absolute
+    // CLOCK_MONOTONIC deadline).
+    return !futex_wait_until(&state, parker_protocol::kWaiter, to_timespec(deadline_ns));
   });
 }
 

@@ -1,12 +1,9 @@
 // heddle sched: Pool (the protocol is described in include/heddle/sched/pool.hpp).
 #include "heddle/sched/pool.hpp"
 
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +20,7 @@
 #include "heddle/core/detail/spin_lock.hpp"
 #include "heddle/core/detail/treiber_stack.hpp"
 #include "heddle/sched/detail/work_stealing_deque.hpp"
+#include "sys/futex.hpp"
 #include "sys/timespec.hpp"
 #include "wake_fd.hpp"
 
@@ -100,20 +98,6 @@ inline void parking_fence() noexcept { std::atomic_thread_fence(std::memory_orde
 // Not inlined: a task may move between threads, so no caller may keep a
 // thread-local's address across a suspension.
 __attribute__((noinline)) PoolWorker* this_worker() noexcept { return t_worker; }
-
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
-}
-// Waits while *word == expected, at most until `deadline` (absolute, on the
-// steady clock, which is CLOCK_MONOTONIC on Linux).
-void futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t expected, Clock::time_point deadline) noexcept {
-  const timespec at = to_timespec(to_nanoseconds(deadline));
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_BITSET_PRIVATE, expected, &at, nullptr,
-          FUTEX_BITSET_MATCH_ANY);
-}
-void futex_wake(std::atomic<std::uint32_t>* word) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-}
 
 std::uint64_t next_random(std::uint64_t& state) noexcept {  // xorshift64
   state ^= state << 13;
@@ -430,7 +414,8 @@ void Pool::sleep(PoolWorker& worker) {
   } else if (deadline == detail::Clock::time_point::max()) {
     while (worker.word.load(std::memory_order_acquire) == 0) detail::futex_wait(&worker.word, 0);
   } else {
-    detail::futex_wait_until(&worker.word, 0, deadline);
+    // The steady clock is CLOCK_MONOTONIC, the futex deadline's clock.
+    detail::futex_wait_until(&worker.word, 0, detail::to_timespec(detail::to_nanoseconds(deadline)));
   }
   withdraw(worker);
 }
